@@ -1,0 +1,106 @@
+"""Connection pools, the unit of work, and the SQL migration runner shared by every service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+# Every session runs with bounded waits so a stuck lock can never hang a request forever.
+SESSION_SETTINGS = {"statement_timeout": "15000", "lock_timeout": "10000",
+                    "idle_in_transaction_session_timeout": "60000"}
+
+
+def connect_admin(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
+              timeout: float = 5.0) -> ConnectionPool[psycopg.Connection[Row]]:
+    options = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+    pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+        url,
+        name=name,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        open=False,
+        kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": options,
+                "application_name": name, "prepare_threshold": 2},
+        reconnect_timeout=3600,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def ping(pool: ConnectionPool[Any], timeout: float = 1.0) -> None:
+    with pool.connection(timeout=timeout) as conn:
+        conn.execute("SELECT 1")
+
+
+@contextmanager
+def transaction(pool: ConnectionPool[psycopg.Connection[Row]]) -> Iterator[psycopg.Connection[Row]]:
+    """One transaction: commits when the block ends, rolls back on any exception."""
+    with pool.connection() as conn, conn.transaction():
+        yield conn
+
+
+# --- migrations -------------------------------------------------------------------------
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name        text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def migration_files(*packages: str) -> list[tuple[str, str]]:
+    """(name, sql) for every ``migrations/*.sql`` of the given packages, in package then file order."""
+    found: list[tuple[str, str]] = []
+    for package in packages:
+        folder = resources.files(package) / "migrations"
+        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+        found += [(f"{package}:{n}", (folder / n).read_text(encoding="utf-8")) for n in names]
+    return found
+
+
+def migrate(url: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
+    """Applies pending migrations, each in its own transaction, under an advisory lock
+    so that several processes starting at once apply each file exactly once."""
+    applied: list[str] = []
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('valerix.migrations'))")
+        try:
+            conn.execute(MIGRATIONS_TABLE)
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            for name, body in migrations:
+                if name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(body.encode())
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                log.info("migration applied", extra={"migration": name})
+                applied.append(name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('valerix.migrations'))")
+    return applied
+
+
+def schema_version(url: str) -> str | None:
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT max(name) FROM schema_migrations").fetchone()
+    return row[0] if row else None
+
+
+def read_sql(path: Path) -> str:
+    return path.read_text(encoding="utf-8")

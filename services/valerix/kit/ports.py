@@ -1,0 +1,39 @@
+"""Free TCP ports below the Linux ephemeral range (32768+), where outgoing connections
+in TIME-WAIT can hold a port and make a server fail with 'Address already in use'."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(low: int = 20000, high: int = 32000) -> int:
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        if is_free(port):
+            return port
+    raise RuntimeError(f"no free port in [{low}, {high})")
+
+
+def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")

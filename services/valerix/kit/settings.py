@@ -1,0 +1,21 @@
+"""Settings shared by every process, read from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    log_level: str = "INFO"
+    bus_backend: Literal["postgres", "azure"] = "postgres"
+    bus_database_url: SecretStr | None = None
+    service_bus_connection_string: SecretStr | None = None
+    chaos_dir: Path = Path(".valerix/chaos")
+    metrics_port: int = 9100
+    db_pool_size: int = 10

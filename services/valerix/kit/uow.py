@@ -1,0 +1,71 @@
+"""Unit of work: one transaction per use case; events raised inside it go to the outbox
+in the same transaction, so nothing is published that did not commit."""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from valerix.contracts.events import Envelope, EventData
+
+Conn = psycopg.Connection[dict[str, Any]]
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, destination, event_type, payload)
+VALUES (%(event_id)s, %(destination)s, %(event_type)s, %(payload)s)
+"""
+
+
+class UnitOfWork:
+    def __init__(self, pool: ConnectionPool[Conn]) -> None:
+        self._pool = pool
+        self._events: list[tuple[str, Envelope]] = []
+        self._conn: Conn | None = None
+        self._committed = False
+
+    @property
+    def conn(self) -> Conn:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._conn
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn = self._pool.getconn()
+        self._events, self._committed = [], False
+        return self
+
+    def add_event(self, data: EventData) -> Envelope:
+        envelope = Envelope.wrap(data)
+        self._events.append((data.destination, envelope))
+        return envelope
+
+    def commit(self) -> None:
+        conn = self.conn
+        if self._events:
+            with conn.cursor() as cur:
+                cur.executemany(INSERT_OUTBOX, [
+                    {"event_id": env.eventId, "destination": dest, "event_type": env.eventType,
+                     "payload": json.dumps(env.model_dump(mode="json"))}
+                    for dest, env in self._events
+                ])
+            conn.execute("NOTIFY outbox")
+        conn.commit()
+        self._committed = True
+        self._events = []
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+        self._events = []
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        conn, self._conn = self.conn, None
+        try:
+            if not self._committed and not conn.closed:
+                conn.rollback()
+        finally:
+            self._pool.putconn(conn)

@@ -1,0 +1,98 @@
+"""create_app(): the Flask defaults every HTTP service shares — health, metrics, JSON logs,
+request ids, problem+json errors, body-size limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from valerix.kit import health, logs, metrics
+from valerix.kit.problems import Problem, problem_response
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+UNROUTED = "<unmatched>"
+
+
+def create_app(service: str, checks: Mapping[str, health.Check], import_name: str = __name__) -> Flask:
+    app = Flask(import_name)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
+        logs.request_id.set(g.request_id)
+        logs.order_id.set(None)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else UNROUTED
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.HTTP_REQUEST.labels(service=service, method=request.method, route=route,
+                                    status=str(response.status_code)).observe(elapsed)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.status_code >= 500:
+            log.error("request failed", extra={"method": request.method, "route": route,
+                                               "status": response.status_code})
+        return response
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem) -> Response:
+        return problem_response(problem, request.path)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        code = error.code or 500
+        detail = error.description or ""
+        if code == 413:
+            detail = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+        allowed = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else {}
+        return problem_response(Problem(code, detail, headers=headers), request.path)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(Problem(500, "An unexpected error occurred; it has been logged."),
+                                request.path)
+
+    @app.get("/health")
+    def _ready() -> tuple[Response, int]:
+        healthy, body = health.run_checks(service, checks)
+        return jsonify(body), 200 if healthy else 503
+
+    @app.get("/health/live")
+    def _live() -> Response:
+        return jsonify({"status": "alive", "service": service})
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(payload, mimetype=content_type.split(";")[0], content_type=content_type)
+
+    return app
+
+
+def json_body() -> Any:
+    """The request's JSON body, or a 415/400 problem."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise Problem(415, "Send the body as application/json.")
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise Problem(400, "The request body is empty; a JSON object is expected.")
+    try:
+        return request.get_json(force=True)
+    except (HTTPException, RecursionError, ValueError):
+        raise Problem(400, "The request body is not valid JSON.") from None

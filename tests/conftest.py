@@ -1,0 +1,40 @@
+"""Fixtures shared by every test layer: a real PostgreSQL from the pgserver wheel."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from valerix.kit import embedded_pg
+from valerix.kit.ports import free_port
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[embedded_pg.EmbeddedPostgres]:
+    """One private PostgreSQL server for the whole test session (a fresh cluster in /tmp)."""
+    root = Path(tempfile.mkdtemp(prefix="valerix-pg-"))
+    root.chmod(0o755)
+    server = embedded_pg.EmbeddedPostgres(root / "data", free_port(), embedded_pg.new_password()).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+NewDatabase = Callable[[str], str]
+
+
+@pytest.fixture
+def new_database(pg: embedded_pg.EmbeddedPostgres) -> NewDatabase:
+    """Creates an empty database owned by its own role and returns the role's URL."""
+
+    def create(prefix: str) -> str:
+        name = f"{prefix}_{next(_counter)}_{free_port() % 10000}"
+        return embedded_pg.provision_database(pg.admin_url, name, f"{name}_svc", embedded_pg.new_password())
+
+    return create
