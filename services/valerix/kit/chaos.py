@@ -187,6 +187,7 @@ class ReserveChaos:
         if config.failure == "crash":
             log.error("schrodinger: dying after commit, before the answer")
             self._die()
+            return
         import grpc
 
         log.error("schrodinger: committed, answering with an internal error")
