@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +23,21 @@ def insert_order(conn: Conn, order: Order) -> None:
     record_changes(conn, order)
 
 
+STATUS_CHANNEL = "order_status"
+
+
 def record_changes(conn: Conn, order: Order) -> None:
+    """Appends the order's new status changes to its history and announces the latest on
+    the ``order_status`` channel (delivered at commit, so listeners never see a rollback)."""
+    if not order.changes:
+        return
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO order_status_history (order_id, from_status, to_status, reason) VALUES (%s, %s, %s, %s)",
             [(order.id, c.from_status.value if c.from_status else None, c.to_status.value, c.reason)
              for c in order.changes])
+    payload = json.dumps({"orderId": order.id, "status": order.status.value, "reason": order.reason})
+    conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, payload))
     order.changes.clear()
 
 
