@@ -78,7 +78,8 @@ def read_kubernetes(namespace: str, name: str) -> dict[str, str]:
 
 
 @click.group()
-@click.option("--chaos-dir", type=click.Path(path_type=Path), default=lambda: os.environ.get("CHAOS_DIR", ".valerix/chaos"),
+@click.option("--chaos-dir", type=click.Path(path_type=Path),
+              default=lambda: os.environ.get("CHAOS_DIR", ".valerix/chaos"),
               show_default=".valerix/chaos or $CHAOS_DIR")
 @click.option("--kubernetes", "use_k8s", is_flag=True, help="Patch the chart's chaos ConfigMap instead.")
 @click.option("--namespace", default="default", show_default=True)
