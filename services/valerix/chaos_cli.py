@@ -141,3 +141,23 @@ def reset(obj: dict[str, Any]) -> None:
     """Turn every chaos mode off."""
     obj["apply"]({"GREMLIN_MODE": "false", "SCHRODINGER_MODE": "false"})
     click.echo(json.dumps(obj["current"]().as_dict()))
+
+
+@chaos.command("test")
+@click.option("--seconds", type=click.FloatRange(1, 600), default=15.0, show_default=True,
+              help="How long each scenario drives orders.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=6, show_default=True)
+@click.option("--settle", type=click.FloatRange(1, 600), default=60.0, show_default=True,
+              help="How long every order may take to become final after chaos stops.")
+@click.option("--scenario", "scenarios", multiple=True,
+              type=click.Choice(["baseline", "gremlin", "schrodinger-crash", "schrodinger-error"]))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("test-results"), show_default=True)
+def chaos_test(seconds: float, concurrency: int, settle: float, scenarios: tuple[str, ...], out: Path) -> None:
+    """The automated chaos pipeline: starts its own system, runs every scenario, checks the invariants."""
+    from valerix.checks.pipeline import markdown, run
+
+    ok, results = run(out, seconds, concurrency, settle, list(scenarios) or None)
+    click.echo(markdown(results))
+    click.echo(f"Report: {out / 'chaos-report.json'}")
+    if not ok:
+        raise SystemExit(1)
