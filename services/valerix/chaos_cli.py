@@ -40,6 +40,9 @@ def schrodinger_values(on: bool, probability: float | None, mode: str | None, se
     return values
 
 
+OFF_VALUES = {"GREMLIN_MODE": "false", "SCHRODINGER_MODE": "false"}
+
+
 def configmap_patch(values: dict[str, str]) -> dict[str, Any]:
     """A strategic-merge patch that sets only the given keys of the chaos ConfigMap."""
     unknown = set(values) - set(KEYS)
@@ -139,7 +142,7 @@ def schrodinger(obj: dict[str, Any], state: str, probability: float | None, mode
 @click.pass_obj
 def reset(obj: dict[str, Any]) -> None:
     """Turn every chaos mode off."""
-    obj["apply"]({"GREMLIN_MODE": "false", "SCHRODINGER_MODE": "false"})
+    obj["apply"](OFF_VALUES)
     click.echo(json.dumps(obj["current"]().as_dict()))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from valerix.chaos_cli import OFF_VALUES as OFF
 from valerix.chaos_cli import gremlin_values, schrodinger_values, write_local
 from valerix.checks import invariants
 from valerix.checks.driver import Sent, drive
@@ -37,7 +38,6 @@ SCENARIOS = [
     Scenario("schrodinger-error", schrodinger_values(True, 0.2, "error", 11),
              "20 % of committed reservations answer INTERNAL"),
 ]
-OFF = {**gremlin_values(False, None, None, None, None), **schrodinger_values(False, None, None, None)}
 
 
 @dataclass
