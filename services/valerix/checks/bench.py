@@ -22,7 +22,7 @@ import psycopg
 from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import bench_report, invariants
 from valerix.checks.pipeline import journeys, settle
-from valerix.checks.procstats import Proc, Sampler, cmdline, descendants
+from valerix.checks.procstats import Proc, Sampler, cmdline
 from valerix.local.stack import Ports, Stack, StackConfig
 
 K6_SCRIPT = Path(__file__).resolve().parents[3] / "charts" / "valerix" / "files" / "k6" / "orders.js"
@@ -106,14 +106,15 @@ def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None
     records, summary = out / f"bench-{scenario}-orders.ndjson", out / f"bench-{scenario}-k6-summary.json"
     records.unlink(missing_ok=True)
     env = {"BASE_URL": base_url, "SCENARIO": scenario, "VUS": str(config.vus), "DURATION": f"{config.duration:g}s",
-           "RECORD": "1", "RATE": f"{rate:g}" if rate else "0", "MAX_VUS": str(max(config.vus * 4, int((rate or 0) * 2)))}
+           "RECORD": "1", "RATE": f"{rate:g}" if rate else "0",
+           "MAX_VUS": str(max(config.vus * 4, int((rate or 0) * 2)))}
     command = [k6_binary(), "run", "--no-usage-report", "--no-color", "--log-format", "raw", "--console-output",
                str(records), "--summary-export", str(summary)]
     for key, value in env.items():
         command += ["-e", f"{key}={value}"]
     command.append(str(K6_SCRIPT))
-    say(f"k6: {scenario}, {'%g orders/s offered' % rate if rate else f'{config.vus} VUs (closed model)'}, "
-        f"{config.duration:g} s")
+    load = f"{rate:g} orders/s offered" if rate else f"{config.vus} VUs (closed model)"
+    say(f"k6: {scenario}, {load}, {config.duration:g} s")
     started = time.monotonic()
     done = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
     # rc 99 = a k6 threshold crossed: the harness judges the targets itself, from the records
@@ -190,8 +191,8 @@ def run(config: BenchConfig) -> list[dict[str, Any]]:
     config.out.mkdir(parents=True, exist_ok=True)
     chosen = [SCENARIOS[n] for n in config.scenarios]
     stack: Stack | None = None
-    urls = {k: os.environ[v] for k, v in (("order_db", "ORDER_DATABASE_URL"), ("inventory_db", "INVENTORY_DATABASE_URL"))
-            if os.environ.get(v)}
+    wanted = (("order_db", "ORDER_DATABASE_URL"), ("inventory_db", "INVENTORY_DATABASE_URL"))
+    urls = {name: os.environ[env] for name, env in wanted if os.environ.get(env)}
     if config.base_url is None:
         home = Path(tempfile.mkdtemp(prefix="valerix-bench-"))
         stack = Stack(StackConfig(home=home, ports=Ports.free(), with_prometheus=False, with_backup=False,

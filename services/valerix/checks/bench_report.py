@@ -47,12 +47,12 @@ def latency(values: list[float]) -> dict[str, float | int]:
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Throughput over the span from the first request sent to the last answer received."""
-    if records:
-        span = (max(r["t"] for r in records) - min(r["t"] - r["ms"] for r in records)) / 1000
-    else:
-        span = 0.0
+    span = (max(r["t"] for r in records) - min(r["t"] - r["ms"] for r in records)) / 1000 if records else 0.0
     by_status = Counter(str(r["s"]) for r in records)
-    per_s = (lambda n: round(n / span, 1) if span > 0 else 0.0)
+
+    def per_s(n: int) -> float:
+        return round(n / span, 1) if span > 0 else 0.0
+
     return {
         "orders": len(records), "seconds": round(span, 2), "by_status": dict(sorted(by_status.items())),
         "confirmed_per_s": per_s(by_status["201"]), "accepted_per_s": per_s(by_status["201"] + by_status["202"]),
@@ -72,12 +72,15 @@ def _target(name: str, value: Any, goal: str, met: bool) -> dict[str, Any]:
 
 def targets(scenario: str, result: dict[str, Any], normal_rate: float | None) -> list[dict[str, Any]]:
     s, inv = result["summary"], result["invariants"]
-    found = [_target("invariants (DESIGN §4)", "hold" if inv.get("ok") else "FAILED", "hold", inv.get("ok", False))]
+    held = inv.get("ok", False)
+    found = [_target("invariants (DESIGN §4)", "hold" if held else "FAILED", "hold", held)]
     checks = {c["name"]: c for c in inv.get("checks", [])}
     if scenario == "normal":
         found += [
-            _target("confirmed orders/s", s["confirmed_per_s"], f">= {NORMAL_RATE:g}", s["confirmed_per_s"] >= NORMAL_RATE),
-            _target("p99 ms", s["latency_ms"]["p99"], f"<= {NORMAL_P99_MS:g}", s["latency_ms"]["p99"] <= NORMAL_P99_MS),
+            _target("confirmed orders/s", s["confirmed_per_s"], f">= {NORMAL_RATE:g}",
+                    s["confirmed_per_s"] >= NORMAL_RATE),
+            _target("p99 ms", s["latency_ms"]["p99"], f"<= {NORMAL_P99_MS:g}",
+                    s["latency_ms"]["p99"] <= NORMAL_P99_MS),
             _target("errors", s["errors"], "0", s["errors"] == 0),
         ]
     if scenario in ("gremlin", "mixed"):
@@ -85,10 +88,12 @@ def targets(scenario: str, result: dict[str, Any], normal_rate: float | None) ->
                              s["latency_ms"]["max"] <= GREMLIN_MAX_MS))
     if scenario != "normal":
         p99 = s["unaffected_latency_ms"]["p99"]
-        found.append(_target("unaffected p99 ms", p99, f"<= {CHAOS_UNAFFECTED_P99_MS:g}", p99 <= CHAOS_UNAFFECTED_P99_MS))
+        found.append(_target("unaffected p99 ms", p99, f"<= {CHAOS_UNAFFECTED_P99_MS:g}",
+                             p99 <= CHAOS_UNAFFECTED_P99_MS))
         bound = 10.0 if scenario == "gremlin" else 15.0
         settle = result["seconds_to_final"]
-        found.append(_target("seconds until all final", settle, f"<= {bound:g}", settle is not None and settle <= bound))
+        in_time = settle is not None and settle <= bound
+        found.append(_target("seconds until all final", settle, f"<= {bound:g}", in_time))
     if scenario == "gremlin" and normal_rate:
         rate = s["accepted_per_s"]
         found.append(_target("accepted orders/s vs normal", f"{rate} ({rate / normal_rate:.0%})",
@@ -124,7 +129,8 @@ def markdown(result: dict[str, Any]) -> str:
              "| measure | value |", "|---|---|",
              f"| confirmed orders/s (201) | {s['confirmed_per_s']} |",
              f"| accepted orders/s (201 + 202) | {s['accepted_per_s']} |",
-             f"| POST /api/orders p50 / p95 / p99 / max ms | {lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} |",
+             f"| POST /api/orders p50 / p95 / p99 / max ms | "
+             f"{lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} |",
              f"| unaffected p99 / max ms | {s['unaffected_latency_ms']['p99']} / {s['unaffected_latency_ms']['max']} |",
              f"| outcomes by status | {', '.join(f'{k}: {v}' for k, v in s['by_status'].items())} |",
              f"| affected orders (202) | {s['affected']} → final: {result.get('affected_final', {})} |",
@@ -133,12 +139,14 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("processes"):
         lines.append(f"| stack peak RSS MiB (no PostgreSQL) | {result['stack_peak_rss_mib']} |")
         lines.append(f"| CPU s / 1000 orders (stack, no PostgreSQL) | {result['cpu_per_1000_orders']['stack']} |")
-        lines += ["", "| process group | peak RSS MiB | CPU s | CPU s / 1000 orders | processes |", "|---|---|---|---|---|"]
+        lines += ["", "| process group | peak RSS MiB | CPU s | CPU s / 1000 orders | processes |",
+                  "|---|---|---|---|---|"]
         for name, p in result["processes"].items():
             lines.append(f"| {name} | {p['peak_rss_mib']} | {p['cpu_seconds']} | "
                          f"{result['cpu_per_1000_orders'].get(name, '')} | {p['processes_seen']} |")
     lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
-    lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {'✅' if t['met'] else '❌'} |" for t in result["targets"]]
+    lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {'✅' if t['met'] else '❌'} |"
+              for t in result["targets"]]
     failed = [c for c in result["invariants"].get("checks", []) if not c["ok"]]
     lines += [""] + [f"- ❌ {c['name']}: {c['detail']} (e.g. {', '.join(c['examples'])})" for c in failed]
     if result.get("journeys"):
