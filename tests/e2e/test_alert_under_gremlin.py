@@ -23,11 +23,8 @@ from valerix.kit.ports import is_free, wait_listening
 from valerix.local import prometheus
 from valerix.order.alerts import AlertsClient, alerts_view
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(prometheus.find_prometheus() is None,
-                       reason="prometheus is not installed (Debian package `prometheus`; in scripts/ci-deps)"),
-]
+NO_PROMETHEUS = "prometheus is not installed (Debian package `prometheus`; scripts/ci-deps has it)"
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(prometheus.find_prometheus() is None, reason=NO_PROMETHEUS)]
 stack_module = pytest.importorskip(
     "valerix.local.stack", reason="the local stack (valerix.local.stack) is not on this branch yet")
 chaos_cli = pytest.importorskip("valerix.chaos_cli", reason="`valerix chaos` is not on this branch yet")
