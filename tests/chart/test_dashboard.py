@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from valerix.observability import dashboard
 from valerix.order.alerts import LIGHTS
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from valerix.kit.ports import is_free, wait_listening
 from valerix.local import prometheus
 from valerix.order.alerts import AlertsClient, alerts_view

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
+
 from valerix.kit.metrics import LATENCY_BUCKETS
 from valerix.kit.ports import free_port, wait_listening
 from valerix.local import prometheus

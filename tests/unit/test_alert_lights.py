@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from valerix.order.alerts import LIGHTS, summarize
 
 RULES_FILE = Path(__file__).resolve().parents[2] / "charts/valerix/files/prometheus/alerts.yml"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from valerix.local import prometheus
 
 TARGETS = {"order-api": ["127.0.0.1:3000"], "order-worker": ["127.0.0.1:9101"],
