@@ -69,7 +69,7 @@ def test_response_time_alert_is_a_30s_average_not_a_percentile() -> None:
     assert "histogram_quantile" not in expr and "_bucket" not in expr
     assert re.search(r"rate\(valerix_http_request_duration_seconds_sum\{[^}]*\}\[30s\]\)", expr)
     assert re.search(r"rate\(valerix_http_request_duration_seconds_count\{[^}]*\}\[30s\]\)", expr)
-    assert 'route!~"/health.*|/metrics"' in expr and expr.strip().endswith("> 1")
+    assert 'route!~"/health.*|/metrics|/ws/.*"' in expr and expr.strip().endswith("> 1")
 
 
 def _run_with_mutated_rules(tmp_path: Path, test_file: Path, alert_name: str, expr: str) -> str:
@@ -93,15 +93,15 @@ def slow_expr() -> str:
 
 
 P95 = ('histogram_quantile(0.95, sum by (le) (rate(valerix_http_request_duration_seconds_bucket'
-       '{service="order",route!~"/health.*|/metrics"}[30s]))) > 1')
+       '{service="order",route!~"/health.*|/metrics|/ws/.*"}[30s]))) > 1')
 
 
 @needs_promtool
 @pytest.mark.parametrize(("expr", "caught_by"), [
     (P95, "p95 spike with a fast average stays quiet"),
     (slow_expr().replace("[30s]", "[10s]"), "one slow request in a fast stream stays quiet"),
-    (slow_expr().replace(',route!~"/health.*|/metrics"', ""),
-     "slow health probes, metrics scrapes and inventory requests are ignored"),
+    (slow_expr().replace(',route!~"/health.*|/metrics|/ws/.*"', ""),
+     "slow health probes, metrics scrapes, websockets and inventory requests are ignored"),
 ], ids=["percentile", "10s-window", "health-included"])
 def test_slow_response_tests_catch_wrong_rules(tmp_path: Path, expr: str, caught_by: str) -> None:
     output = _run_with_mutated_rules(tmp_path, TESTS_DIR / "slow_responses_test.yml",

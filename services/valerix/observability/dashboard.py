@@ -32,7 +32,7 @@ UID = "valerix-overview"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SLOW_SECONDS = 1.0  # the OrderServiceSlowResponses threshold (alerts.yml)
 ERROR_SHARE = 0.05  # the OrderServiceHighErrorRate threshold
-API = 'route!~"/health.*|/metrics"'  # the alerts exclude probes and scrapes; so do the panels
+API = 'route!~"/health.*|/metrics|/ws/.*"'  # as the alerts: no probes, scrapes, WebSockets
 HTTP = "valerix_http_request_duration_seconds"
 TARGETS_UP = 'up{job=~"(.+-)?(order|inventory)-(api|worker)"}'  # as the ServiceDown alert
 LIGHT_NAMES = {"responseTime": "Response time", "errorRate": "Error rate", "dependencies": "Dependencies"}
