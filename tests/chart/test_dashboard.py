@@ -122,3 +122,28 @@ def test_every_query_parses(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(rules))
     result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool is not installed (Debian package `prometheus`; scripts/ci-deps has it)")
+def test_alert_light_queries_give_0_ok_1_pending_2_firing(tmp_path: Path) -> None:
+    """Evaluates the Alerts panel's queries in promtool against ALERTS series: the slow-response
+    alert firing, a dependency alert pending, the error-rate alert absent."""
+    queries = {target["legendFormat"]: target["expr"] for target in panel("Alerts")["targets"]}
+    series = [
+        'ALERTS{alertname="OrderServiceSlowResponses",alertstate="firing",severity="critical"}',
+        'ALERTS{alertname="DependencyUnhealthy",alertstate="pending",service="order",dependency="database"}',
+    ]
+    expected = {"Response time": 2, "Error rate": 0, "Dependencies": 1}
+    (tmp_path / "empty.yml").write_text("groups: []\n")
+    test = {"rule_files": ["empty.yml"], "evaluation_interval": "5s", "tests": [{
+        "interval": "5s",
+        "input_series": [{"series": s, "values": "1x10"} for s in series],
+        "promql_expr_test": [{"expr": queries[legend], "eval_time": "30s",
+                              "exp_samples": [{"labels": "{}", "value": value}]}
+                             for legend, value in expected.items()],
+    }]}
+    (tmp_path / "lights_test.yml").write_text(yaml.safe_dump(test))
+    result = subprocess.run(["promtool", "test", "rules", str(tmp_path / "lights_test.yml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
