@@ -1,120 +1,97 @@
-"""A real Prometheus (Debian's binary) with the real rules file scrapes a tiny real HTTP server
-whose latency the test controls; AlertsClient reads the outcome from Prometheus's API."""
+"""A real Prometheus (Debian's binary) with the real rules file scrapes a real order-style API
+(the kit web app under gunicorn, two workers, multiprocess metrics) whose latency the test
+controls; AlertsClient reads the outcome from Prometheus's API."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from valerix.kit.metrics import LATENCY_BUCKETS
 from valerix.kit.ports import free_port, wait_listening
 from valerix.local import prometheus
 from valerix.order.alerts import AlertsClient, alerts_view
 
-pytestmark = pytest.mark.skipif(
-    prometheus.find_prometheus() is None,
-    reason="prometheus is not installed (Debian package `prometheus`; scripts/ci-deps installs it)")
+from support import slow_order_api
+from support.prometheus import NOT_INSTALLED, running, stop
+from support.traffic import Trickle, wait_for
+
+needs_prometheus = pytest.mark.skipif(prometheus.find_prometheus() is None, reason=NOT_INSTALLED)
+FAST, SLOW = 0.02, 2.0
 
 
 @dataclass
-class FakeOrderApi:
-    """Serves /metrics like the order API, observing a steady stream of requests (every 0.1 s)
-    at `latency` seconds, plus slow /health probes that the alert must ignore."""
+class OrderApi:
+    port: int
+    latency_file: Path
 
-    latency: float = 0.05
-    port: int = field(default_factory=free_port)
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    stop: threading.Event = field(default_factory=threading.Event)
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    def __post_init__(self) -> None:
-        self.histogram = Histogram("valerix_http_request_duration_seconds", "HTTP request duration",
-                                   ["service", "method", "route", "status"], buckets=LATENCY_BUCKETS,
-                                   registry=self.registry)
-        self.server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
-        self.traffic = threading.Thread(target=self._run, daemon=True)
-        self.traffic.start()
-
-    def _run(self) -> None:
-        while not self.stop.wait(0.1):
-            self.histogram.labels("order", "POST", "/api/orders", "201").observe(self.latency)
-            self.histogram.labels("order", "GET", "/health", "200").observe(5.0)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def latency(self, seconds: float) -> None:
+        self.latency_file.write_text(str(seconds))
 
 
 @dataclass
 class RunningPrometheus:
     url: str
     log: Path
-    process: subprocess.Popen[bytes]
 
 
 @pytest.fixture
-def order_api() -> Iterator[FakeOrderApi]:
-    api = FakeOrderApi()
-    yield api
-    api.close()
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="valerix-prom-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
-def worker_metrics() -> Iterator[FakeOrderApi]:
-    api = FakeOrderApi()
-    yield api
-    api.close()
-
-
-@pytest.fixture
-def running_prometheus(order_api: FakeOrderApi, worker_metrics: FakeOrderApi) -> Iterator[RunningPrometheus]:
-    home = Path(tempfile.mkdtemp(prefix="valerix-prom-"))
-    port = free_port()
-    argv = prometheus.prepare(home, {"order-api": [f"127.0.0.1:{order_api.port}"],
-                                     "order-worker": [f"127.0.0.1:{worker_metrics.port}"]},
-                              listen=f"127.0.0.1:{port}")
-    assert argv is not None
-    log = home / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+def order_api(workdir: Path) -> Iterator[OrderApi]:
+    api = OrderApi(free_port(), workdir / "latency")
+    api.latency(FAST)
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(workdir / "multiproc"), "GUNICORN_TMP_DIR": str(workdir)}
+    with (workdir / "order-api.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, slow_order_api.__file__, str(api.port), str(api.latency_file)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_listening(port, timeout=30)
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, 30)
-        yield RunningPrometheus(url, log, process)
+        wait_listening(api.port, timeout=30)
+        yield api
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(home, ignore_errors=True)
+        stop(process)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.5) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if condition():
-                return time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
+@pytest.fixture
+def worker_metrics() -> Iterator[Any]:
+    """A worker-style /metrics endpoint that the test can take away."""
+    registry = CollectorRegistry()
+    Gauge("valerix_outbox_backlog", "Outbox rows not yet published", ["service"], registry=registry).labels("order")
+    port = free_port()
+    server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+    server.port = port  # type: ignore[attr-defined]
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def running_prometheus(workdir: Path, order_api: OrderApi, worker_metrics: Any) -> Iterator[RunningPrometheus]:
+    targets = {"order-api": [f"127.0.0.1:{order_api.port}"], "order-worker": [f"127.0.0.1:{worker_metrics.port}"]}
+    log = workdir / "prometheus.log"
+    with running(workdir, targets, free_port(), log) as url:
+        yield RunningPrometheus(url, log)
 
 
 def light(client: AlertsClient, name: str) -> str:
@@ -123,33 +100,38 @@ def light(client: AlertsClient, name: str) -> str:
     return str(view["alerts"][name]["state"])
 
 
-def test_slow_average_fires_within_45s_and_clears(running_prometheus: RunningPrometheus,
-                                                   order_api: FakeOrderApi,
-                                                   worker_metrics: FakeOrderApi) -> None:
+@needs_prometheus
+def test_slow_average_fires_within_45s_and_clears(running_prometheus: RunningPrometheus, order_api: OrderApi,
+                                                   worker_metrics: Any, workdir: Path) -> None:
     client = AlertsClient(running_prometheus.url, timeout=1.0, cache_seconds=0)
     try:
-        view = alerts_view(client)
-        assert view["available"] is True and view["status"] == "green", view
+        with Trickle(order_api.url, {"productId": "SKU-001", "quantity": 1}, every=0.2) as trickle:
+            time.sleep(6)  # a scrape or two of fast traffic
+            view = alerts_view(client)
+            assert view["available"] is True and view["status"] == "green", view
 
-        order_api.latency = 2.0
-        fired_after = wait_for(lambda: light(client, "responseTime") == "red", 45)
-        view = alerts_view(client)
-        assert view["status"] == "red" and view["alerts"]["errorRate"]["state"] == "green", view
-        assert re.fullmatch(r"Order service average response time [\d.]+s > 1s over 30s",
-                            view["alerts"]["responseTime"]["summary"]), view
-        print(f"OrderServiceSlowResponses firing {fired_after:.1f}s after the latency went to 2 s")
+            order_api.latency(SLOW)
+            fired_after = wait_for(lambda: light(client, "responseTime") == "red", 45)
+            view = alerts_view(client)
+            assert view["status"] == "red" and view["alerts"]["errorRate"]["state"] == "green", view
+            assert re.fullmatch(r"Order service average response time [\d.]+s > 1s over 30s",
+                                view["alerts"]["responseTime"]["summary"]), view
 
-        # Fast again, and meanwhile a scrape target disappears: the lights move independently.
-        order_api.latency = 0.05
-        worker_metrics.close()
-        cleared_after = wait_for(lambda: light(client, "responseTime") == "green", 60)
-        print(f"OrderServiceSlowResponses inactive {cleared_after:.1f}s after the latency went to 0.05 s")
-        wait_for(lambda: light(client, "dependencies") == "red", 30)
+            # Fast again, and meanwhile a scrape target disappears: the lights move independently.
+            order_api.latency(FAST)
+            worker_metrics.shutdown()
+            worker_metrics.server_close()
+            cleared_after = wait_for(lambda: light(client, "responseTime") == "green", 60)
+            wait_for(lambda: light(client, "dependencies") == "red", 30)
+        print(f"\nOrderServiceSlowResponses firing {fired_after:.1f}s after requests went to {SLOW}s, "
+              f"inactive {cleared_after:.1f}s after they went back to {FAST}s; answers {dict(trickle.statuses)}")
         view = alerts_view(client)
         assert view["alerts"]["responseTime"]["state"] == "green", view
         assert "order-worker" in view["alerts"]["dependencies"]["summary"], view
+        assert set(trickle.statuses) == {201}, trickle.statuses
     except AssertionError:
-        print(running_prometheus.log.read_text())
+        for log in (running_prometheus.log, workdir / "order-api.log"):
+            print(log.read_text(errors="replace")[-3000:])
         raise
     finally:
         client.close()
@@ -171,8 +153,7 @@ def test_hung_prometheus_times_out_and_is_cached() -> None:
         client = AlertsClient(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=0.5, cache_seconds=30)
         start = time.monotonic()
         assert alerts_view(client)["available"] is False
-        first = time.monotonic() - start
-        assert first < 2.0
+        assert time.monotonic() - start < 2.0
         start = time.monotonic()
         assert alerts_view(client)["available"] is False
         assert time.monotonic() - start < 0.05  # served from the cache, no second timeout
