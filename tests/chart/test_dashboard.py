@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from valerix.observability import dashboard
 from valerix.order.alerts import LIGHTS
@@ -58,6 +60,8 @@ def test_committed_json_is_regenerated() -> None:
 
 def test_dashboard_is_valid_json_for_the_grafana_sidecar() -> None:
     document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    model = Dashboard.from_json(document)  # Grafana's schema, as the SDK types it: a lossless round trip
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == document
     assert document["uid"] == "valerix-overview" and document["title"] == "Valerix overview"
     assert document["schemaVersion"] >= 39
     ids = [panel["id"] for panel in document["panels"] if "id" in panel]
