@@ -11,9 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,29 @@ def test_hung_prometheus_times_out_and_is_cached() -> None:
         assert alerts_view(client)["available"] is False
         assert time.monotonic() - start < 0.05  # served from the cache, no second timeout
         client.close()
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"status": "error", "error": "boom"}',
+                                  b'{"status": "success", "data": [1, 2]}', b"[]"])
+def test_a_strange_answer_is_unavailable_not_an_error(body: bytes) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        view = alerts_view(AlertsClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=1))
+        assert view["available"] is False and view["status"] == "unknown", view
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_no_prometheus_url() -> None:

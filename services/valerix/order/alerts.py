@@ -109,7 +109,11 @@ class AlertsClient:
         if not isinstance(payload, dict) or payload.get("status") != "success":
             log.warning("prometheus answered an error", extra={"url": self.url})
             return unavailable("Prometheus answered with an error")
-        return summarize(payload)
+        try:
+            return summarize(payload)
+        except (AttributeError, KeyError, TypeError):
+            log.warning("prometheus answered an unexpected shape", extra={"url": self.url})
+            return unavailable("Prometheus answered something unexpected")
 
     def close(self) -> None:
         if self._http is not None:
