@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from valerix.contracts.events import INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION, Envelope, OrderVerified
 from valerix.kit import db, logs
 from valerix.kit.bootstrap import bus_check
