@@ -83,10 +83,11 @@ def restock(inventory_url: str, amount: int) -> None:
 
 def stack_groups(stack: Stack) -> Any:
     """Process groups to sample: each supervised program (found under supervisord by its
-    `valerix <service> <role>` command line) and PostgreSQL's postmaster."""
+    `valerix <service> <role>` command line), PostgreSQL's postmaster, and k6 itself."""
     supervisord = int((stack.home / "run" / "supervisord.pid").read_text())
     postmaster_file = stack.home / "pgdata" / "postmaster.pid"
     postmaster = int(postmaster_file.read_text().split()[0]) if postmaster_file.exists() else None
+    harness = os.getpid()
 
     def groups(procs: dict[int, Proc]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
@@ -95,6 +96,8 @@ def stack_groups(stack: Stack) -> Any:
                 args = cmdline(proc.pid)
                 name = "-".join(args[args.index("valerix") + 1:][:2]) if "valerix" in args else str(proc.pid)
                 found.setdefault(name, []).append(proc.pid)
+            elif proc.ppid == harness and (args := cmdline(proc.pid)) and Path(args[0]).name == "k6":
+                found["k6"] = [proc.pid]
         if postmaster:
             found["postgresql"] = [postmaster]
         return found
@@ -116,7 +119,7 @@ def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None
     load = f"{rate:g} orders/s offered" if rate else f"{config.vus} VUs (closed model)"
     say(f"k6: {scenario}, {load}, {config.duration:g} s")
     started = time.monotonic()
-    done = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=sys.stderr, check=False)  # progress on stderr
     # rc 99 = a k6 threshold crossed: the harness judges the targets itself, from the records
     if done.returncode not in (0, 99):
         raise RuntimeError(f"k6 failed with exit code {done.returncode}")
