@@ -85,12 +85,15 @@ def take(settings: BackupSettings, now: datetime | None = None) -> mf.Manifest:
     tmp.mkdir()
     try:
         with ExitStack() as stack:
-            exported: dict[str, tuple[psycopg.Connection[Any], str, datetime]] = {}
-            cut_started = datetime.now(UTC)
-            for name, url in databases.items():
-                conn = stack.enter_context(psycopg.connect(url, connect_timeout=10))
+            conns = {name: stack.enter_context(psycopg.connect(url, connect_timeout=10))
+                     for name, url in databases.items()}
+            for conn in conns.values():
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
+            # Connections are open before the cut starts, so the cut spans only the exports.
+            exported: dict[str, tuple[psycopg.Connection[Any], str, datetime]] = {}
+            cut_started = datetime.now(UTC)
+            for name, conn in conns.items():
                 row = conn.execute("SELECT pg_export_snapshot()").fetchone()
                 exported[name] = (conn, str(row[0]) if row else "", datetime.now(UTC))
             cut = mf.Cut(started_at=cut_started, finished_at=datetime.now(UTC), order=list(exported))
