@@ -26,7 +26,7 @@ def to_keep(taken: Iterable[datetime], now: datetime, keep_all: timedelta = time
         age = now - t
         if age < keep_all:
             keep.add(t)
-        elif age < timedelta(days=daily_days):
+        if age < timedelta(days=daily_days):
             newest_per_day[t.date()] = t  # times are sorted, so the last one wins
     return keep | set(newest_per_day.values())
 
