@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,12 @@ from valerix.backup.settings import BackupSettings
 from valerix.kit import logs
 
 
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
 def _out(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(data, indent=2, default=_json_default))
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -70,7 +74,7 @@ def ship_cmd(settings: BackupSettings, lock_wait: float) -> None:
         raise click.ClickException(f"{error}; another ship is running, no call made") from None
     _out({"called": result.called, "state": result.state, "detail": result.detail,
           "snapshots": result.snapshots, "receipt": result.receipt, "nextCallAllowed": result.next_allowed})
-    if result.state in ("unknown", "not_counted"):
+    if result.called and result.state in ("unknown", "not_counted"):
         sys.exit(1)
 
 
