@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_a_failed_call_is_retried_only_when_proven_not_counted(service, site, tm
     assert bundles(service, unsure["BACKUP_CLIENT_ID"]) == []
 
 
-def test_a_shipped_bundle_restores_from_the_service(service, site, pg):
+def test_a_shipped_bundle_restores_from_the_service_and_verifies(service, site, pg, tmp_path):
     valerix("snapshot", env=site)
     assert valerix("ship", env=site)[1]["state"] == "accepted"
     target = f"order_from_service_{uuid.uuid4().hex[:8]}"
@@ -143,6 +144,20 @@ def test_a_shipped_bundle_restores_from_the_service(service, site, pg):
     assert code == 0, restored
     with psycopg.connect(pg.admin_url.rsplit("/", 1)[0] + "/" + target) as conn:
         assert conn.execute("SELECT count(*) FROM orders WHERE status = 'confirmed'").fetchone()[0] == 500
+
+    _, status = valerix("status", "--remote", env=site)
+    [held] = status["remoteBundles"]
+    tar = tmp_path / "shipped.tar"
+    tar.write_bytes(httpx.get(f"{service}/v1/bundles/{held['bundleId']}",
+                              headers={"X-Client-Id": site["BACKUP_CLIENT_ID"]}).content)
+    assert valerix("verify", "--bundle", str(tar), env=site)[0] == 0
+    with tarfile.open(tar) as archive:
+        dump = next(m for m in archive.getmembers() if m.name.endswith(".dump"))
+    data = bytearray(tar.read_bytes())
+    data[dump.offset_data + dump.size // 2] ^= 0xFF         # one flipped bit inside a dump
+    tar.write_bytes(bytes(data))
+    code, verified = valerix("verify", "--bundle", str(tar), env=site)
+    assert code == 1 and "sha256 does not match" in json.dumps(verified["problems"])
 
 
 def post(service: str, body: bytes = b"tar", **headers: str) -> httpx.Response:

@@ -116,3 +116,12 @@ def test_only_a_proof_from_the_service_frees_the_days_call(status, headers, expe
     assert state == expected
     if state == "refused":
         assert outcome["retryUntil"] == (NOW + timedelta(seconds=60)).isoformat()
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("900", 900), ("15m", 900), ("PT15M", 900), ("00:15:00", 900),
+                                              ("1h", 3600), ("2", 2)])
+def test_snapshot_interval_accepts_the_usual_spellings(monkeypatch, raw, seconds):
+    from valerix.backup.settings import BackupSettings
+
+    monkeypatch.setenv("BACKUP_SNAPSHOT_INTERVAL", raw)
+    assert BackupSettings().backup_snapshot_interval == timedelta(seconds=seconds)

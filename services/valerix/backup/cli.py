@@ -140,8 +140,9 @@ def verify_cmd(settings: BackupSettings, snapshot_id: str | None, bundle_file: P
 
 
 @backup.command("status")
+@click.option("--remote", is_flag=True, help="Also list the bundles the backup service holds.")
 @click.pass_obj
-def status_cmd(settings: BackupSettings) -> None:
+def status_cmd(settings: BackupSettings, remote: bool) -> None:
     """What is where: local snapshots, the last ship, when the next call is allowed."""
     now = datetime.now(UTC)
     snaps = snapshot.list_snapshots(settings.snapshots_dir)
@@ -155,7 +156,8 @@ def status_cmd(settings: BackupSettings) -> None:
           "lastCall": {"day": last[0], **last[1]} if last else None,
           "lastShippedSnapshot": book["lastShipped"],
           "todaysCallUsed": ledger.spent_today(book, now),
-          "nextCallAllowed": ledger.next_call_allowed(book, now)})
+          "nextCallAllowed": ledger.next_call_allowed(book, now),
+          **({"remoteBundles": sources.remote_bundles(settings)} if remote else {})})
 
 
 @backup.command("run-scheduled")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Dump order = the order of the consistent cut: intent (orders) before effects (stock), so
@@ -30,6 +32,15 @@ class BackupSettings(BaseSettings):
     backup_keep_daily_days: int = 14
     backup_bundle_max_bytes: int = 512 * 1024 * 1024
     backup_ship_timeout: float = 300.0
+
+    @field_validator("backup_snapshot_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> Any:
+        """Seconds ("900"), a unit ("15m", "1h", "30s"), ISO 8601 ("PT15M") or "00:15:00"."""
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", value)):
+            number, unit = float(match[1]), match[2] or "s"
+            return timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600}[unit])
+        return value
 
     def databases(self) -> dict[str, str]:
         """Logical name -> URL of every configured database, in cut order."""
