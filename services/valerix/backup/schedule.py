@@ -36,11 +36,13 @@ def run_scheduled(settings: BackupSettings, now: datetime | None = None) -> dict
                                            settings.backup_keep_all_hours * retention.HOUR,
                                            settings.backup_keep_daily_days)
     book = ledger.load(ship.ledger_path(settings))
-    if ledger.spent_today(book, now):
+    if now.astimezone(UTC).time() < settings.backup_ship_at:
+        report["ship"] = f"not before {settings.backup_ship_at.isoformat()} UTC"
+    elif ledger.spent_today(book, now):
         report["ship"] = f"not due until {ledger.next_call_allowed(book, now).isoformat()}"
     elif snapshot.list_snapshots(settings.snapshots_dir):
         try:
-            result = ship.ship(settings, lock_wait=0)
+            result = ship.ship(settings, now=now, lock_wait=0)
             report["ship"] = {"called": result.called, "state": result.state, "detail": result.detail}
         except Busy:
             report["ship"] = "skipped: another ship is running"

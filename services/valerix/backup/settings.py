@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class BackupSettings(BaseSettings):
     backup_keep_daily_days: int = 14
     backup_bundle_max_bytes: int = 512 * 1024 * 1024
     backup_ship_timeout: float = 300.0
+    # run-scheduled ships at its first run at or after this UTC time of day; the bundle then holds
+    # every snapshot since the previous shipment (with the default, all of the previous day's).
+    backup_ship_at: time = time(0, 0)
 
     @field_validator("backup_snapshot_interval", mode="before")
     @classmethod
