@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+
 from valerix.backup.mock_server import create_mock_app
 from valerix.kit import db
 from valerix.kit.ports import free_port, wait_listening

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from valerix.backup import bundle, ledger, retention, ship
 from valerix.backup.snapshot import ID_FORMAT
 

@@ -87,10 +87,12 @@ def ship_cmd(settings: BackupSettings, lock_wait: float) -> None:
 @click.option("--target", multiple=True, help="NAME=DATABASE, e.g. order=order_db_restored.")
 @click.option("--owner", multiple=True, help="NAME=ROLE that will own the restored database and objects.")
 @click.option("--only", multiple=True, help="Restore only these logical databases (order, inventory, bus).")
+@click.option("--reconcile/--no-reconcile", "settle", default=True, show_default=True,
+              help="Settle orders the cut split between order and inventory (see `backup reconcile`).")
 @click.pass_obj
 def restore_cmd(settings: BackupSettings, snapshot_id: str | None, bundle_file: Path | None,
                 remote: str | None, admin_url: str, target: tuple[str, ...], owner: tuple[str, ...],
-                only: tuple[str, ...]) -> None:
+                only: tuple[str, ...], settle: bool) -> None:
     """Rebuild the databases into FRESH databases, after checking every checksum."""
     if sum(x is not None for x in (snapshot_id, bundle_file, remote)) > 1:
         raise click.UsageError("give one of --snapshot, --bundle, --from-service")
@@ -107,8 +109,23 @@ def restore_cmd(settings: BackupSettings, snapshot_id: str | None, bundle_file: 
             raise click.ClickException(f"refusing to restore a corrupted backup: {error}") from None
         except (FileNotFoundError, restore_mod.RestoreError, pgtools.PgToolError) as error:
             raise click.ClickException(str(error)) from None
-    _out({"restoredFrom": folder.name, "databases": restore_mod.summary(restored),
-          "next": "start the workers on these databases: the sweeper finishes in-flight orders"})
+    urls = {r.name: r.url for r in restored}
+    settled = None
+    if settle and {"order", "inventory"} <= set(urls):
+        from valerix.backup.reconcile import reconcile
+
+        settled = reconcile(urls["order"], urls["inventory"])
+    _out({"restoredFrom": folder.name, "databases": restore_mod.summary(restored), "reconciled": settled})
+
+
+@backup.command("reconcile")
+@click.option("--order-url", required=True, help="The restored order database.")
+@click.option("--inventory-url", required=True, help="The restored inventory database.")
+def reconcile_cmd(order_url: str, inventory_url: str) -> None:
+    """Settle orders a snapshot's cut split between order_db and inventory_db (after a restore)."""
+    from valerix.backup.reconcile import reconcile
+
+    _out({"reconciled": reconcile(order_url, inventory_url)})
 
 
 @backup.command("verify")
