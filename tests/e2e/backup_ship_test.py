@@ -32,7 +32,7 @@ PROBLEM = "application/problem+json"
 def service(tmp_path_factory):
     storage = tmp_path_factory.mktemp("backup-service")
     port = free_port()
-    proc = subprocess.Popen([VALERIX, "backup", "mock-server", "--port", str(port), "--storage", str(storage),
+    proc = subprocess.Popen([VALERIX, "backup", "mock-server", "--port", str(port), "--data-dir", str(storage),
                              "--max-bytes", str(MAX_BYTES), "--allow-clock-header"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -138,6 +138,8 @@ def test_restore_refuses_an_existing_database_and_keeps_roles_apart(pg, shop, tm
     existing = order_url.rsplit("/", 1)[1]
     with pytest.raises(restore.RestoreError, match="already exists"):
         restore.restore(folder, pg.admin_url, {"order": existing}, {})
+    with pytest.raises(restore.RestoreError, match="1-63 bytes"):
+        restore.restore(folder, pg.admin_url, {"order": "x" * 64}, {})
     owner_url = new_database("owner")
     owner = owner_url.split("://", 1)[1].split(":", 1)[0]
     target = f"inv_restored_{uuid.uuid4().hex[:8]}"

@@ -195,8 +195,8 @@ def scheduler_cmd(settings: BackupSettings) -> None:
 @backup.command("mock-server")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=25080, show_default=True, type=int)
-@click.option("--storage", default=Path(".valerix/backup-service"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data-dir", "--storage", "storage", default=Path(".valerix/backup-service"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where received bundles are kept.")
 @click.option("--max-bytes", default=1024**3, show_default=True, type=int)
 @click.option("--allow-clock-header", is_flag=True, envvar="BACKUP_MOCK_ALLOW_CLOCK_HEADER",
               help="Honour X-Mock-Now (tests only: lets clients move the server's clock).")

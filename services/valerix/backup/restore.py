@@ -17,6 +17,7 @@ from valerix.backup import pgtools, snapshot
 from valerix.kit.db import connect_admin
 
 log = logging.getLogger(__name__)
+MAX_IDENTIFIER = 63
 
 
 class RestoreError(RuntimeError):
@@ -67,6 +68,9 @@ def restore(folder: Path, admin_url: str, targets: dict[str, str], owners: dict[
         raise RestoreError(f"the snapshot has {[d.name for d in manifest.databases]}, not {only}")
     stamp = manifest.id[:15].lower()
     names = {d.name: targets.get(d.name) or f"{d.database}_restored_{stamp}" for d in dumps}
+    for name, database in names.items():
+        if not 0 < len(database.encode()) <= MAX_IDENTIFIER:  # PostgreSQL would silently truncate it
+            raise RestoreError(f"{name}: database name {database!r} must be 1-{MAX_IDENTIFIER} bytes")
     with connect_admin(admin_url) as admin:
         for name, database in names.items():
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
