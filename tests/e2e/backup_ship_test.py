@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,3 +217,29 @@ def test_the_clock_header_is_ignored_unless_the_server_allows_it(tmp_path):
     second = client.post("/v1/bundles", data=b"tar",
                          headers={**headers, "X-Mock-Now": "2031-01-02T00:00:00Z"})
     assert second.status_code == 429 and second.headers["Retry-After"] == str(12 * 3600)
+
+
+def test_a_ship_killed_mid_call_never_spends_a_second_call(service, site):
+    """The ledger says in_flight before the request leaves: after a crash the day counts as used."""
+    received = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as black_hole:
+        def swallow() -> None:
+            conn, _ = black_hole.accept()
+            with conn:
+                conn.recv(65536)          # the request arrived; no answer will ever come
+                received.set()
+                time.sleep(30)
+
+        threading.Thread(target=swallow, daemon=True).start()
+        valerix("snapshot", env=site)
+        hanging = {**site, "BACKUP_SERVICE_URL": f"http://127.0.0.1:{black_hole.getsockname()[1]}"}
+        proc = subprocess.Popen([VALERIX, "backup", "ship"], env={**os.environ, **hanging},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert received.wait(20)
+        finally:
+            proc.kill()
+            proc.wait(10)
+    code, after = valerix("ship", env=site)                 # restarted, against the real service
+    assert (code, after["called"], after["state"]) == (0, False, "in_flight")
+    assert bundles(service, site["BACKUP_CLIENT_ID"]) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,7 +39,7 @@ class ShipResult:
     receipt: dict[str, Any] | None = None
 
 
-def ledger_path(settings: BackupSettings) -> Any:
+def ledger_path(settings: BackupSettings) -> Path:
     return settings.backup_dir / "ship-ledger.json"
 
 
@@ -63,8 +64,7 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:300]
 
 
-def ship(settings: BackupSettings, now: datetime | None = None, lock_wait: float = 30.0,
-         extra_headers: dict[str, str] | None = None) -> ShipResult:
+def ship(settings: BackupSettings, now: datetime | None = None, lock_wait: float = 30.0) -> ShipResult:
     now = now or datetime.now(UTC)
     path = ledger_path(settings)
     with exclusive(settings.backup_dir / "ship.lock", wait=lock_wait):
@@ -86,7 +86,7 @@ def ship(settings: BackupSettings, now: datetime | None = None, lock_wait: float
                    bundle={"file": bundle_path.name, "sha256": digest, "snapshots": chosen}, error=None)
         ledger.save(path, book)  # the call counts as spent from here until proven otherwise
         try:
-            state, outcome = _post(settings, bundle_path, digest, now, extra_headers or {})
+            state, outcome = _post(settings, bundle_path, digest, now)
         finally:
             bundle_path.unlink(missing_ok=True)
         day.update(state=state, finishedAt=datetime.now(UTC).isoformat(), **outcome)
@@ -99,11 +99,10 @@ def ship(settings: BackupSettings, now: datetime | None = None, lock_wait: float
                           ledger.next_call_allowed(book, now), chosen, outcome.get("receipt"))
 
 
-def _post(settings: BackupSettings, bundle_path: Any, digest: str, now: datetime,
-          extra_headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
+def _post(settings: BackupSettings, bundle_path: Path, digest: str, now: datetime) -> tuple[str, dict[str, Any]]:
     headers = {"Content-Type": "application/x-tar", "X-Client-Id": settings.backup_client_id,
                "X-Content-SHA256": digest, "Idempotency-Key": bundle_path.stem,
-               "Content-Length": str(bundle_path.stat().st_size), **extra_headers}
+               "Content-Length": str(bundle_path.stat().st_size)}
     timeout = httpx.Timeout(settings.backup_ship_timeout, connect=10.0)
     try:
         with httpx.Client(timeout=timeout) as client, bundle_path.open("rb") as body:

@@ -85,7 +85,9 @@ def take(settings: BackupSettings, now: datetime | None = None) -> mf.Manifest:
     tmp.mkdir()
     try:
         with ExitStack() as stack:
-            conns = {name: stack.enter_context(psycopg.connect(url, connect_timeout=10))
+            # The exporting transactions must outlive every dump that imports their snapshot.
+            keep_open = "-c idle_in_transaction_session_timeout=0 -c statement_timeout=0"
+            conns = {name: stack.enter_context(psycopg.connect(url, connect_timeout=10, options=keep_open))
                      for name, url in databases.items()}
             for conn in conns.values():
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
