@@ -126,3 +126,29 @@ def test_snapshot_interval_accepts_the_usual_spellings(monkeypatch, raw, seconds
 
     monkeypatch.setenv("BACKUP_SNAPSHOT_INTERVAL", raw)
     assert BackupSettings().backup_snapshot_interval == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("member", ["../evil.dump", "/etc/cron.d/x", "20261127T100000000000Z/../../x.dump",
+                                    "20261127T100000000000Z/run.sh", "symlink"])
+def test_a_bundle_with_a_hostile_member_is_refused_before_extracting(tmp_path, member):
+    import io
+    import tarfile
+
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tar:
+        info = tarfile.TarInfo(member)
+        if member == "symlink":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+        else:
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(bundle.BadBundle, match="unexpected member"):
+        bundle.extract(bad, out)
+    assert list(out.iterdir()) == []
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(b"not a tar at all" * 100)
+    with pytest.raises(bundle.BadBundle):
+        bundle.extract(garbage, out)
