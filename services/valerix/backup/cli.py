@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -43,6 +44,9 @@ def backup(ctx: click.Context) -> None:
     """Local snapshots, one shipment a day to the off-site service, verified restores."""
     settings = BackupSettings()
     logs.configure("backup", "WARNING")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)  # stdout carries the command's JSON answer
     ctx.obj = settings
 
 
