@@ -21,7 +21,9 @@ import httpx
 import psycopg
 import pytest
 
+from valerix.backup import ledger, ship, snapshot
 from valerix.backup.mock_server import create_mock_app
+from valerix.backup.settings import BackupSettings
 from valerix.kit import db
 from valerix.kit.ports import free_port, wait_listening
 
@@ -101,7 +103,7 @@ def test_second_ship_the_same_day_spends_no_call_and_the_service_refuses_one(ser
 
 
 def test_concurrent_ships_from_two_processes_spend_exactly_one_call(service, site):
-    valerix("snapshot", env=site)
+    snapshot.take(in_process(site))
     procs = [subprocess.Popen([VALERIX, "backup", "ship"], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, **site}) for _ in range(2)]
     results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
@@ -109,39 +111,46 @@ def test_concurrent_ships_from_two_processes_spend_exactly_one_call(service, sit
     assert len(bundles(service, site["BACKUP_CLIENT_ID"])) == 1
 
 
+def in_process(env: dict[str, str]) -> BackupSettings:
+    """The same configuration as the CLI gets, for steps where a new process proves nothing more."""
+    return BackupSettings(order_database_url=env["ORDER_DATABASE_URL"], inventory_database_url=None,
+                          bus_database_url=None, backup_dir=Path(env["BACKUP_DIR"]),
+                          backup_service_url=env["BACKUP_SERVICE_URL"], backup_client_id=env["BACKUP_CLIENT_ID"])
+
+
 def test_a_second_site_without_the_ledger_is_refused_and_never_retries(service, site, tmp_path):
-    other = {**site, "BACKUP_DIR": str(tmp_path / "b")}
-    for env in (site, other):
-        valerix("snapshot", env=env)
-    assert valerix("ship", env=site)[1]["state"] == "accepted"
-    code, refused = valerix("ship", env=other)
-    assert (code, refused["called"], refused["state"]) == (0, True, "refused")
-    assert valerix("ship", env=other)[1]["called"] is False
+    here, there = in_process(site), in_process({**site, "BACKUP_DIR": str(tmp_path / "b")})
+    for settings in (here, there):
+        snapshot.take(settings)
+    assert ship.ship(here).state == "accepted"
+    refused = ship.ship(there)
+    assert (refused.called, refused.state) == (True, "refused")
+    assert refused.next_allowed >= ledger.next_midnight(datetime.now(UTC)) - timedelta(seconds=5)
+    assert ship.ship(there).called is False
     assert len(bundles(service, site["BACKUP_CLIENT_ID"])) == 1
 
 
 def test_a_failed_call_is_retried_only_when_proven_not_counted(service, site, tmp_path):
-    valerix("snapshot", env=site)
-    nobody = {**site, "BACKUP_SERVICE_URL": f"http://127.0.0.1:{free_port()}"}
-    for attempt in (1, 2):                                   # connection refused: nothing was sent
-        code, result = valerix("ship", env=nobody)
-        assert (code, result["called"], result["state"]) == (1, True, "not_counted"), result
-    code, result = valerix("ship", env=site)
-    assert (code, result["state"]) == (0, "accepted")
+    settings = in_process(site)
+    snapshot.take(settings)
+    nobody = settings.model_copy(update={"backup_service_url": f"http://127.0.0.1:{free_port()}"})
+    for _ in (1, 2):                                         # connection refused: nothing was sent
+        result = ship.ship(nobody)
+        assert (result.called, result.state) == (True, "not_counted"), result
+    assert ship.ship(settings).state == "accepted"
 
-    unsure = {**site, "BACKUP_DIR": str(tmp_path / "c"), "BACKUP_CLIENT_ID": site["BACKUP_CLIENT_ID"] + "-c",
-              "BACKUP_SERVICE_URL": f"{service}/elsewhere"}     # a 404 without proof: may have counted
-    valerix("snapshot", env=unsure)
-    code, result = valerix("ship", env=unsure)
-    assert (code, result["state"]) == (1, "unknown"), result
-    code, result = valerix("ship", env={**unsure, "BACKUP_SERVICE_URL": service})
-    assert (code, result["called"]) == (0, False)
-    assert bundles(service, unsure["BACKUP_CLIENT_ID"]) == []
+    unsure = settings.model_copy(update={"backup_dir": tmp_path / "c", "backup_client_id": "unsure-c",
+                                         "backup_service_url": f"{service}/elsewhere"})
+    snapshot.take(unsure)                                    # a 404 without proof: it may have counted
+    assert ship.ship(unsure).state == "unknown"
+    after = ship.ship(unsure.model_copy(update={"backup_service_url": service}))
+    assert (after.called, after.state) == (False, "unknown")
+    assert bundles(service, "unsure-c") == []
 
 
 def test_a_shipped_bundle_restores_from_the_service_and_verifies(service, site, pg, tmp_path):
-    valerix("snapshot", env=site)
-    assert valerix("ship", env=site)[1]["state"] == "accepted"
+    snapshot.take(in_process(site))
+    assert ship.ship(in_process(site)).state == "accepted"
     target = f"order_from_service_{uuid.uuid4().hex[:8]}"
     code, restored = valerix("restore", "--from-service", "latest", "--admin-url", pg.admin_url,
                              "--target", f"order={target}", env=site)
@@ -231,7 +240,7 @@ def test_a_ship_killed_mid_call_never_spends_a_second_call(service, site):
                 time.sleep(30)
 
         threading.Thread(target=swallow, daemon=True).start()
-        valerix("snapshot", env=site)
+        snapshot.take(in_process(site))
         hanging = {**site, "BACKUP_SERVICE_URL": f"http://127.0.0.1:{black_hole.getsockname()[1]}"}
         proc = subprocess.Popen([VALERIX, "backup", "ship"], env={**os.environ, **hanging},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
