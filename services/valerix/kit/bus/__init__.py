@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic import SecretStr
+
 from valerix.kit.bus.port import Bus, BusAdmin, BusError, EntityNotFound, EntityStats, LockLost, ReceivedMessage
 from valerix.kit.bus.topology import DEFAULT, Topology
 from valerix.kit.settings import CommonSettings
@@ -25,13 +27,18 @@ def open_bus(settings: CommonSettings | Mapping[str, str] | None = None, *,
     if not isinstance(settings, CommonSettings):
         settings = CommonSettings.model_validate({k.lower(): v for k, v in (settings or {}).items()})
     if settings.bus_backend == "azure":
-        if settings.service_bus_connection_string is None:
+        if not secret_value(settings.service_bus_connection_string):
             raise BusError("BUS_BACKEND=azure needs SERVICE_BUS_CONNECTION_STRING")
         from valerix.kit.bus.azure import AzureBus
 
-        return AzureBus(settings.service_bus_connection_string.get_secret_value())
-    if settings.bus_database_url is None:
+        return AzureBus(secret_value(settings.service_bus_connection_string), topology=topology)
+    url = secret_value(settings.bus_database_url)
+    if not url:
         raise BusError("BUS_BACKEND=postgres needs BUS_DATABASE_URL")
     from valerix.kit.bus.postgres import PostgresBus
 
-    return PostgresBus(settings.bus_database_url.get_secret_value(), topology=topology)
+    return PostgresBus(url, topology=topology)
+
+
+def secret_value(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""

@@ -86,3 +86,8 @@ class BusAdmin(Protocol):
 
     def resubmit(self, entity: str, message_id: str) -> int:
         """Moves dead-lettered messages with that id back to the entity; returns how many."""
+
+
+@runtime_checkable
+class OperatedBus(Bus, BusAdmin, Protocol):
+    """What both backends are: the port plus the operator tools."""
