@@ -4,7 +4,7 @@ import time
 import httpx
 
 from valerix.kit.ports import free_port, wait_listening
-from valerix.kit.worker_runtime import run_worker
+from valerix.kit.worker_runtime import every, run_worker
 
 
 def test_loops_run_crashed_loops_restart_health_reports_and_stop_is_graceful():
@@ -28,7 +28,8 @@ def test_loops_run_crashed_loops_restart_health_reports_and_stop_is_graceful():
     port = free_port()
     worker = threading.Thread(target=run_worker, args=("test", {"steady": steady, "flaky": flaky},
                                                        {"database": lambda: None}),
-                              kwargs={"port": port, "host": "127.0.0.1", "stop": stop})
+                              kwargs={"metrics_port": port, "host": "127.0.0.1", "stop": stop,
+                                      "on_stop": [lambda: finished.append("closed")]})
     worker.start()
     try:
         wait_listening(port)
@@ -45,4 +46,21 @@ def test_loops_run_crashed_loops_restart_health_reports_and_stop_is_graceful():
         stop.set()
         worker.join(timeout=10)
     assert not worker.is_alive()
-    assert sorted(finished) == ["flaky", "steady"]
+    assert sorted(finished[:2]) == ["flaky", "steady"] and finished[2:] == ["closed"]
+
+
+def test_every_runs_a_task_periodically_and_survives_its_failures():
+    calls = []
+
+    def task():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("first run fails")
+
+    stop = threading.Event()
+    thread = threading.Thread(target=every(0.05, task), args=(stop,))
+    thread.start()
+    time.sleep(0.5)
+    stop.set()
+    thread.join(timeout=2)
+    assert not thread.is_alive() and len(calls) >= 3

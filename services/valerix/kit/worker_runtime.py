@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from werkzeug.serving import make_server
 
@@ -44,10 +44,26 @@ class _Supervised:
             self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 10)))
 
 
+def every(seconds: float, task: Callable[[], None]) -> Loop:
+    """A loop that runs task every `seconds` (a sweeper); a failing run is logged and retried."""
+    name = getattr(task, "__name__", "task")
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                task()
+            except Exception:
+                log.exception("periodic task failed", extra={"task": name})
+            stop.wait(seconds)
+
+    return run
+
+
 def run_worker(service: str, loops: Mapping[str, Loop], checks: Mapping[str, health.Check], *,
-               port: int, host: str = "0.0.0.0", stop: threading.Event | None = None,  # noqa: S104
-               grace_seconds: float = 20.0) -> None:
-    """Runs until SIGTERM/SIGINT (or stop is set), then lets every loop finish its step."""
+               metrics_port: int, host: str = "0.0.0.0", stop: threading.Event | None = None,  # noqa: S104
+               on_stop: Sequence[Callable[[], None]] = (), grace_seconds: float = 20.0) -> None:
+    """Runs until SIGTERM/SIGINT (or stop is set), lets every loop finish its step, then
+    calls on_stop (closing the bus and pools) in order."""
     stop = stop if stop is not None else process.stop_event()
     supervised = [_Supervised(name, loop, stop) for name, loop in loops.items()]
 
@@ -57,12 +73,12 @@ def run_worker(service: str, loops: Mapping[str, Loop], checks: Mapping[str, hea
             raise RuntimeError(f"worker loops not running: {', '.join(down)}")
 
     app = create_app(service, {**checks, "loops": loops_alive})
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, metrics_port, app, threaded=True)
     http = threading.Thread(target=server.serve_forever, name="worker-http", daemon=True)
     http.start()
     for s in supervised:
         s.thread.start()
-    log.info("worker started", extra={"loops": list(loops), "port": port})
+    log.info("worker started", extra={"loops": list(loops), "port": metrics_port})
     try:
         stop.wait()
         log.info("worker stopping")
@@ -73,3 +89,8 @@ def run_worker(service: str, loops: Mapping[str, Loop], checks: Mapping[str, hea
     finally:
         server.shutdown()
         http.join(timeout=5)
+        for close in on_stop:
+            try:
+                close()
+            except Exception:
+                log.exception("closing failed", extra={"closer": getattr(close, "__qualname__", repr(close))})

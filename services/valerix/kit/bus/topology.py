@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from valerix.contracts.events import INVENTORY_EVENTS, ORDER_EVENTS, ORDER_SERVICE_SUBSCRIPTION, VERIFY_ORDERS
 
 SUBSCRIPTIONS = "/subscriptions/"
+# The inventory service hears about failed and cancelled orders to release their stock.
+INVENTORY_SERVICE_SUBSCRIPTION = "inventory-service-sub"
 
 
 def subscription_path(topic: str, subscription: str) -> str:
@@ -32,9 +34,9 @@ class Topology:
         return [*self.queues, *(subscription_path(t, s) for t, subs in self.topics.items() for s in subs)]
 
 
-# order-events has no subscriber yet (analytics, mail ... would subscribe); publishing to a topic
-# without subscriptions drops the message, exactly as Azure Service Bus does.
+# A topic's events reach only its subscriptions: an event published to a topic without any is
+# dropped, exactly as Azure Service Bus does. Other readers (analytics, mail) add subscriptions.
 DEFAULT = Topology(
     queues=(VERIFY_ORDERS,),
-    topics={ORDER_EVENTS: (), INVENTORY_EVENTS: (ORDER_SERVICE_SUBSCRIPTION,)},
+    topics={ORDER_EVENTS: (INVENTORY_SERVICE_SUBSCRIPTION,), INVENTORY_EVENTS: (ORDER_SERVICE_SUBSCRIPTION,)},
 )
