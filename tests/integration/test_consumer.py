@@ -3,7 +3,7 @@ import time
 
 from valerix.contracts.events import VERIFY_ORDERS, Envelope
 from valerix.kit import metrics
-from valerix.kit.consumer import Consumer, backoff_seconds, sample_bus_stats
+from valerix.kit.consumer import Consumer, sample_bus_stats
 
 
 def probe(n: int, **extra) -> Envelope:
@@ -136,5 +136,3 @@ def test_bus_stats_become_gauges(bus):
     assert metrics.BUS_DEAD_LETTERS.labels(entity=VERIFY_ORDERS)._value.get() == 0
 
 
-def test_backoff_doubles_up_to_the_cap():
-    assert [backoff_seconds(n, base=1, cap=5) for n in range(1, 6)] == [1, 2, 4, 5, 5]

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from valerix.contracts.events import EVENT_TYPES, VERIFY_ORDERS
+from valerix.kit.bus import catalog
+from valerix.kit.bus.topology import DEFAULT, split_subscription, subscription_path
+from valerix.kit.consumer import backoff_seconds
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+
+
+def test_events_doc_is_current():
+    assert DOC.read_text() == catalog.render(), \
+        "docs/events.md is stale: run `python -m valerix.kit.bus.catalog > docs/events.md`"
+
+
+def test_every_event_is_documented_with_a_valid_example():
+    assert set(catalog.PRODUCERS) == set(EVENT_TYPES) == set(catalog.EXAMPLES)
+    for name in EVENT_TYPES:
+        assert f"## {name}\n" in catalog.render()
+
+
+def test_subscription_paths_round_trip():
+    path = subscription_path("inventory-events", "order-service-sub")
+    assert path == "inventory-events/subscriptions/order-service-sub"
+    assert split_subscription(path) == ("inventory-events", "order-service-sub")
+    assert split_subscription(VERIFY_ORDERS) is None
+    assert split_subscription("/subscriptions/x") is None
+
+
+def test_default_topology_is_the_seed_entities():
+    assert DEFAULT.receivable() == ["verify-orders", "order-events/subscriptions/inventory-service-sub",
+                                    "inventory-events/subscriptions/order-service-sub"]
+    assert (DEFAULT.max_delivery_count, DEFAULT.lock_duration_seconds) == (10, 30.0)
+
+
+@pytest.mark.parametrize(("count", "expected"), [(0, 1), (1, 1), (2, 2), (3, 4), (7, 60), (50, 60)])
+def test_backoff_doubles_up_to_the_cap(count, expected):
+    assert backoff_seconds(count, base=1, cap=60) == expected
