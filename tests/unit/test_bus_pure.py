@@ -1,9 +1,12 @@
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from valerix.contracts.events import EVENT_TYPES, VERIFY_ORDERS
+from valerix.contracts.events import EVENT_TYPES, VERIFY_ORDERS, Envelope
 from valerix.kit.bus import catalog
+from valerix.kit.bus.azure import AzureBus, to_message
 from valerix.kit.bus.topology import DEFAULT, split_subscription, subscription_path
 from valerix.kit.consumer import backoff_seconds
 
@@ -38,3 +41,16 @@ def test_default_topology_is_the_seed_entities():
 @pytest.mark.parametrize(("count", "expected"), [(0, 1), (1, 1), (2, 2), (3, 4), (7, 60), (50, 60)])
 def test_backoff_doubles_up_to_the_cap(count, expected):
     assert backoff_seconds(count, base=1, cap=60) == expected
+
+
+def test_azure_messages_carry_the_event_id_as_message_id():
+    envelope = Envelope(eventType="VerifyOrder", data={"orderId": "o-1"})
+    at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    message = to_message(envelope, at)
+    assert (message.message_id, message.subject, message.content_type) == (
+        envelope.eventId, "VerifyOrder", "application/json")
+    assert message.scheduled_enqueue_time_utc == at
+    assert Envelope.model_validate(json.loads(str(message))) == envelope
+    # Constructing the client is offline; no traffic until the first send or receive.
+    bus = AzureBus("Endpoint=sb://example.invalid/;SharedAccessKeyName=k;SharedAccessKey=ZmFrZQ==")
+    bus.close()

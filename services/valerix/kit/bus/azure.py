@@ -45,6 +45,12 @@ def _received(entity: str, message: Any, receiver: Any) -> ReceivedMessage:
         handle=(receiver, message))
 
 
+def to_message(envelope: Envelope, scheduled_at: datetime | None = None) -> ServiceBusMessage:
+    return ServiceBusMessage(json.dumps(envelope.model_dump(mode="json")), message_id=envelope.eventId,
+                             subject=envelope.eventType, content_type="application/json",
+                             scheduled_enqueue_time_utc=scheduled_at)
+
+
 class AzureBus:
     def __init__(self, connection_string: str, *, topology: Topology = DEFAULT) -> None:
         self._client = ServiceBusClient.from_connection_string(connection_string)
@@ -81,9 +87,7 @@ class AzureBus:
     # --- the port ---------------------------------------------------------------------
 
     def publish(self, destination: str, envelope: Envelope, *, scheduled_at: datetime | None = None) -> None:
-        message = ServiceBusMessage(json.dumps(envelope.model_dump(mode="json")), message_id=envelope.eventId,
-                                    subject=envelope.eventType, content_type="application/json",
-                                    scheduled_enqueue_time_utc=scheduled_at)
+        message = to_message(envelope, scheduled_at)
         lock, sender = self._sender(destination)
         try:
             with lock:
