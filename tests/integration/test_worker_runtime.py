@@ -2,51 +2,68 @@ import threading
 import time
 
 import httpx
-
+import pytest
 from valerix.kit.ports import free_port, wait_listening
 from valerix.kit.worker_runtime import every, run_worker
 
 
-def test_loops_run_crashed_loops_restart_health_reports_and_stop_is_graceful():
-    stop = threading.Event()
-    ticks = {"steady": 0, "flaky": 0}
-    finished = []
+def start(loops, checks, stop, closed):
+    port = free_port()
+    outcome = {}
+
+    def run():
+        try:
+            run_worker("test", loops, checks, metrics_port=port, host="127.0.0.1", stop=stop,
+                       on_stop=[lambda: closed.append("closed")])
+            outcome["exit"] = 0
+        except SystemExit as exit_:
+            outcome["exit"] = exit_.code
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_listening(port)
+    return thread, f"http://127.0.0.1:{port}", outcome
+
+
+def test_loops_run_health_and_metrics_are_served_and_stop_is_graceful():
+    stop, closed, finished = threading.Event(), [], []
+    ticks = []
 
     def steady(stop):
         while not stop.is_set():
-            ticks["steady"] += 1
+            ticks.append(1)
             stop.wait(0.05)
         finished.append("steady")
 
-    def flaky(stop):
-        ticks["flaky"] += 1
-        if ticks["flaky"] == 1:
-            raise RuntimeError("first run fails")
-        stop.wait()
-        finished.append("flaky")
-
-    port = free_port()
-    worker = threading.Thread(target=run_worker, args=("test", {"steady": steady, "flaky": flaky},
-                                                       {"database": lambda: None}),
-                              kwargs={"metrics_port": port, "host": "127.0.0.1", "stop": stop,
-                                      "on_stop": [lambda: finished.append("closed")]})
-    worker.start()
+    thread, base, outcome = start({"steady": steady}, {"database": lambda: None}, stop, closed)
     try:
-        wait_listening(port)
-        base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/health/live").status_code == 200
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{base}/health").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)  # "flaky" is down until its restart after the back-off
-        body = httpx.get(f"{base}/health").json()
-        assert body["dependencies"] == {"database": "ok", "loops": "ok"}
-        assert ticks["flaky"] == 2 and ticks["steady"] > 0
+        health = httpx.get(f"{base}/health")
+        assert health.status_code == 200 and health.json()["dependencies"] == {"database": "ok"}
         assert "valerix_dependency_up" in httpx.get(f"{base}/metrics").text
+        assert ticks
     finally:
         stop.set()
-        worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert sorted(finished[:2]) == ["flaky", "steady"] and finished[2:] == ["closed"]
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert (finished, closed, outcome) == (["steady"], ["closed"], {"exit": 0})
+
+
+def test_a_crashed_loop_stops_the_worker_with_status_1():
+    stop, closed, finished = threading.Event(), [], []
+
+    def steady(stop):
+        stop.wait()
+        finished.append("steady")
+
+    def broken(stop):
+        time.sleep(0.2)
+        raise RuntimeError("bug")
+
+    thread, _, outcome = start({"steady": steady, "broken": broken}, {}, stop, closed)
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert (finished, closed, outcome) == (["steady"], ["closed"], {"exit": 1})
 
 
 def test_every_runs_a_task_periodically_and_survives_its_failures():
@@ -64,3 +81,6 @@ def test_every_runs_a_task_periodically_and_survives_its_failures():
     stop.set()
     thread.join(timeout=2)
     assert not thread.is_alive() and len(calls) >= 3
+
+
+pytestmark = pytest.mark.timeout(60)
