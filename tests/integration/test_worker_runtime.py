@@ -3,6 +3,7 @@ import time
 
 import httpx
 import pytest
+
 from valerix.kit.ports import free_port, wait_listening
 from valerix.kit.worker_runtime import every, run_worker
 
