@@ -40,7 +40,8 @@ def test_chaos_role_may_only_get_and_patch_that_configmap() -> None:
     assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
                               "resourceNames": ["valerix-chaos"], "verbs": ["get", "patch"]}]
     binding = chart.one(docs, "RoleBinding", "valerix-chaos")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "valerix-chaos"}
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "valerix-chaos"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "chaos", "namespace": chart.NAMESPACE}]
     assert not chart.of_kind(docs, "ClusterRole") and not chart.of_kind(docs, "ClusterRoleBinding")
     assert chart.one(docs, "ServiceAccount", "chaos")

@@ -13,7 +13,8 @@ import chartlib as chart
 from dockerfile_parse import DockerfileParser
 
 DOCKERFILE = chart.ROOT / "Dockerfile"
-BUILD_TOOLS = ("gcc", "g++", "build-essential", "make ", "clang", "apt-get install", "libpq-dev", "python3-dev")
+BUILD_TOOLS = ("gcc", "g++", "build-essential", "make ", "clang", "apt-get install", "libpq-dev",
+               "python3-dev")
 
 
 def _stages() -> list[list[dict[str, str]]]:

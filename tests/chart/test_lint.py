@@ -7,7 +7,8 @@ import pytest
 
 
 def test_lint_strict(values_file: str) -> None:
-    result = chart.helm("lint", "--strict", str(chart.CHART), "-f", str(chart.CHART / values_file), check=False)
+    values = str(chart.CHART / values_file)
+    result = chart.helm("lint", "--strict", str(chart.CHART), "-f", values, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
 

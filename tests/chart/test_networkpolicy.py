@@ -26,6 +26,10 @@ class Pod:
         return {"kubernetes.io/metadata.name": self.namespace, **self.namespace_labels}
 
 
+Policies = list[dict[str, Any]]
+World = tuple[Policies, dict[str, Pod], str]
+
+
 def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
     if selector is None:
         return True
@@ -40,7 +44,8 @@ def _peer_matches(peer: dict[str, Any], pod: Pod) -> bool:
         return False
     if "namespaceSelector" not in peer and pod.namespace != chart.NAMESPACE:
         return False
-    return _matches(peer.get("namespaceSelector"), pod.ns_labels()) and _matches(peer.get("podSelector"), pod.labels)
+    return (_matches(peer.get("namespaceSelector"), pod.ns_labels())
+            and _matches(peer.get("podSelector"), pod.labels))
 
 
 def _rule_allows(rule: dict[str, Any], peer_key: str, pod: Pod, port: int) -> bool:
@@ -51,7 +56,7 @@ def _rule_allows(rule: dict[str, Any], peer_key: str, pod: Pod, port: int) -> bo
     return peer_ok and port_ok
 
 
-def _direction_allows(policies: list[dict[str, Any]], subject: Pod, other: Pod, port: int, direction: str) -> bool:
+def _direction_allows(policies: Policies, subject: Pod, other: Pod, port: int, direction: str) -> bool:
     if subject.external or subject.namespace != chart.NAMESPACE:
         return True  # not governed by this chart's policies
     selecting = [p for p in policies if _matches(p["spec"]["podSelector"], subject.labels)
@@ -59,10 +64,11 @@ def _direction_allows(policies: list[dict[str, Any]], subject: Pod, other: Pod, 
     if not selecting:
         return True
     key, peer_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    return any(_rule_allows(rule, peer_key, other, port) for p in selecting for rule in p["spec"].get(key) or [])
+    rules = [rule for p in selecting for rule in p["spec"].get(key) or []]
+    return any(_rule_allows(rule, peer_key, other, port) for rule in rules)
 
 
-def allowed(policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int) -> bool:
+def allowed(policies: Policies, src: Pod, dst: Pod, port: int) -> bool:
     return (_direction_allows(policies, src, dst, port, "Egress")
             and _direction_allows(policies, dst, src, port, "Ingress"))
 
@@ -78,12 +84,12 @@ def _pods(docs: list[chart.Doc]) -> dict[str, Pod]:
 
 
 @pytest.fixture(params=chart.VALUES_FILES)
-def world(request: pytest.FixtureRequest) -> tuple[list[dict[str, Any]], dict[str, Pod], str]:
+def world(request: pytest.FixtureRequest) -> World:
     docs = chart.render_all(str(request.param))
     return list(chart.of_kind(docs, "NetworkPolicy").values()), _pods(docs), str(request.param)
 
 
-def test_default_deny_covers_every_pod_of_the_release(world: tuple[list[dict[str, Any]], dict[str, Pod], str]) -> None:
+def test_default_deny_covers_every_pod_of_the_release(world: World) -> None:
     policies, pods, _ = world
     deny = next(p for p in policies if p["metadata"]["name"] == "valerix-default-deny")
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny["spec"]
@@ -92,7 +98,7 @@ def test_default_deny_covers_every_pod_of_the_release(world: tuple[list[dict[str
             assert _matches(deny["spec"]["podSelector"], pod.labels), pod.name
 
 
-def test_only_order_pods_reach_inventory_grpc(world: tuple[list[dict[str, Any]], dict[str, Pod], str]) -> None:
+def test_only_order_pods_reach_inventory_grpc(world: World) -> None:
     policies, pods, _ = world
     inventory = pods["inventory-api"]
     for name, pod in pods.items():
@@ -100,7 +106,7 @@ def test_only_order_pods_reach_inventory_grpc(world: tuple[list[dict[str, Any]],
         assert allowed(policies, pod, inventory, 50051) is expected, name
 
 
-def test_each_service_reaches_only_its_own_database(world: tuple[list[dict[str, Any]], dict[str, Pod], str]) -> None:
+def test_each_service_reaches_only_its_own_database(world: World) -> None:
     policies, pods, values_file = world
     if values_file == "values-aks.yaml":
         assert not any(n.endswith("-db") for n in pods)
@@ -115,7 +121,7 @@ def test_each_service_reaches_only_its_own_database(world: tuple[list[dict[str, 
             assert allowed(policies, pod, pods[db], 25432) is (name in clients), f"{name} -> {db}"
 
 
-def test_dns_and_prometheus_scrapes_are_allowed(world: tuple[list[dict[str, Any]], dict[str, Pod], str]) -> None:
+def test_dns_and_prometheus_scrapes_are_allowed(world: World) -> None:
     policies, pods, _ = world
     for name in ("order-api", "order-worker", "inventory-api", "inventory-worker", "backup", "k6"):
         assert allowed(policies, pods[name], pods["kube-dns"], 53), name
@@ -125,7 +131,7 @@ def test_dns_and_prometheus_scrapes_are_allowed(world: tuple[list[dict[str, Any]
     assert not allowed(policies, pods["stranger"], pods["order-worker"], 9100)
 
 
-def test_public_entry_points_and_nothing_else(world: tuple[list[dict[str, Any]], dict[str, Pod], str]) -> None:
+def test_public_entry_points_and_nothing_else(world: World) -> None:
     policies, pods, values_file = world
     assert allowed(policies, pods["stranger"], pods["order-api"], 3000)
     assert allowed(policies, pods["k6"], pods["order-api"], 3000)

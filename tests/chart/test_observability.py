@@ -44,7 +44,8 @@ def test_promtool_accepts_the_rendered_rules(tmp_path: Path) -> None:
     rule = chart.one(chart.render_all("values.yaml"), "PrometheusRule", "valerix")
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True,
+                            timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -54,7 +55,8 @@ def test_service_monitor_scrapes_every_metrics_port_every_5s() -> None:
     monitor = chart.one(docs, "ServiceMonitor", "valerix")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     selector = monitor["spec"]["selector"]["matchLabels"]
-    scraped = {n: s for n, s in chart.of_kind(docs, "Service").items() if selector.items() <= s["metadata"]["labels"].items()}
+    scraped = {n: s for n, s in chart.of_kind(docs, "Service").items()
+               if selector.items() <= s["metadata"]["labels"].items()}
     assert set(scraped) == {"order-api", "order-worker", "inventory-api", "inventory-worker"}
     endpoint_ports = {e["port"] for e in monitor["spec"]["endpoints"]}
     for name, service in scraped.items():

@@ -51,7 +51,8 @@ def test_every_container_has_requests_and_limits(values_file: str) -> None:
         for container in chart.containers(spec):
             resources = container["resources"]
             for part in ("requests", "limits"):
-                assert {"cpu", "memory"} <= set(resources[part]), f"{doc['metadata']['name']}/{container['name']}"
+                where = f"{doc['metadata']['name']}/{container['name']}"
+                assert {"cpu", "memory"} <= set(resources[part]), where
 
 
 def test_images_are_pinned(values_file: str) -> None:
