@@ -56,7 +56,8 @@ def template_text(values_file: str, *sets: str) -> str:
 
 
 def render(values_file: str, *sets: str) -> list[Doc]:
-    return [d for d in yaml.safe_load_all(template_text(values_file, *sets)) if d]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [d for d in yaml.load_all(template_text(values_file, *sets), Loader=loader) if d]
 
 
 def render_all(values_file: str) -> list[Doc]:

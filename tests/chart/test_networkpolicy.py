@@ -104,6 +104,7 @@ def test_only_order_pods_reach_inventory_grpc(world: World) -> None:
     for name, pod in pods.items():
         expected = name in ("order-api", "order-worker")
         assert allowed(policies, pod, inventory, 50051) is expected, name
+        assert _direction_allows(policies, inventory, pod, 50051, "Ingress") is expected, name
 
 
 def test_each_service_reaches_only_its_own_database(world: World) -> None:
@@ -119,6 +120,9 @@ def test_each_service_reaches_only_its_own_database(world: World) -> None:
     for db, clients in may.items():
         for name, pod in pods.items():
             assert allowed(policies, pod, pods[db], 25432) is (name in clients), f"{name} -> {db}"
+            # Each side holds on its own: the database's ingress alone admits only its clients.
+            admits = _direction_allows(policies, pods[db], pod, 25432, "Ingress")
+            assert admits is (name in clients), f"{db} admits {name}"
 
 
 def test_dns_and_prometheus_scrapes_are_allowed(world: World) -> None:
