@@ -18,13 +18,15 @@ HELM = ROOT / ".tools" / "bin" / "helm"
 VALUES_FILES = ("values.yaml", "values-kind.yaml", "values-aks.yaml")
 RELEASE = "valerix"
 NAMESPACE = "valerix"
-# Turns every optional part on, so that the policy tests see all of it.
+K6_SCRIPTS = sorted(p.name for p in (CHART / "files" / "k6").glob("*.js"))
+# Turns every optional part on, so that the policy tests see all of it. The k6 scripts come from
+# the benchmark work; test_observability fails on its own when they are missing.
 EVERYTHING = (
     "monitoring.serviceMonitor.enabled=true",
     "monitoring.prometheusRule.enabled=true",
     "monitoring.grafanaDashboards.enabled=true",
-    "k6.enabled=true",
     "backup.enabled=true",
+    *(("k6.enabled=true", f"k6.script={K6_SCRIPTS[0]}") if K6_SCRIPTS else ()),
 )
 _HELM_HOME = tempfile.mkdtemp(prefix="valerix-helm-")
 

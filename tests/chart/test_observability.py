@@ -82,7 +82,7 @@ def test_k6_configmap_holds_the_scripts() -> None:
 
 
 def test_k6_job_runs_the_chosen_script_with_the_chosen_load() -> None:
-    script = K6_SCRIPTS[0].name
+    script = chart.K6_SCRIPTS[0]
     docs = chart.render("values.yaml", "k6.enabled=true", f"k6.script={script}", "k6.scenario=gremlin",
                         "k6.vus=7", "k6.duration=15s", "k6.thresholds.http_req_failed[0]=rate<0.05")
     job = chart.one(docs, "Job", "k6-gremlin")
@@ -108,5 +108,6 @@ def test_k6_job_refuses_a_missing_script() -> None:
 
 @pytest.mark.parametrize("hook", ["post-install,post-upgrade"])
 def test_k6_can_run_after_each_deploy(hook: str) -> None:
-    docs = chart.render("values.yaml", "k6.enabled=true", f"k6.hook={hook.replace(',', chr(92) + ',')}")
+    docs = chart.render("values.yaml", "k6.enabled=true", f"k6.script={chart.K6_SCRIPTS[0]}",
+                        f"k6.hook={hook.replace(',', chr(92) + ',')}")
     assert chart.one(docs, "Job", "k6-normal")["metadata"]["annotations"]["helm.sh/hook"] == hook
