@@ -141,7 +141,8 @@ def test_public_entry_points_and_nothing_else(world: World) -> None:
     assert allowed(policies, pods["stranger"], pods["order-api"], 3000)
     if chart.K6_SCRIPTS:
         assert allowed(policies, pods["k6"], pods["order-api"], 3000)
-        assert not allowed(policies, pods["order-api"], pods["order-worker"], 9100)
+        assert not allowed(policies, pods["k6"], pods["internet"], 443)
+    assert not allowed(policies, pods["order-api"], pods["order-worker"], 9100)
     assert not allowed(policies, pods["inventory-api"], pods["order-api"], 3000)
     # Only the AKS values open egress to the outside (Service Bus, managed PostgreSQL).
     assert allowed(policies, pods["order-api"], pods["internet"], 5671) is (values_file == "values-aks.yaml")
