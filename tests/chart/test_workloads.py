@@ -69,6 +69,17 @@ def test_migrations_run_before_the_apps(values_file: str) -> None:
         assert migrations == expected, name
 
 
+def test_pods_wait_for_their_databases_before_migrating() -> None:
+    spec = chart.pod_spec(chart.one(chart.render("values.yaml"), "Deployment", "inventory-worker"))
+    wait = spec["initContainers"][0]  # type: ignore[index]
+    assert wait["name"] == "wait-for-db"
+    script = wait["args"][0]
+    assert "for host in inventory-db bus-db" in script
+    # uid 10001 has no passwd entry in the postgres image: libpq needs an explicit user.
+    assert "pg_isready -q -h \"$host\" -p 25432 -U postgres" in script
+    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-db", "migrate", "migrate-bus"]  # type: ignore[index]
+
+
 def test_each_deployment_has_a_matching_pdb(values_file: str) -> None:
     docs = chart.render(values_file)
     pdbs = chart.of_kind(docs, "PodDisruptionBudget")

@@ -166,7 +166,7 @@ capabilities:
   args:
     - |
       for host in {{ range $dbs }}{{ . }}-db {{ end }}; do
-        until pg_isready -q -h "$host" -p {{ $v.postgresql.port }} -t 2; do echo "waiting for $host"; sleep 2; done
+        until pg_isready -q -h "$host" -p {{ $v.postgresql.port }} -U postgres -d postgres -t 2; do echo "waiting for $host"; sleep 2; done
       done
   securityContext:
     {{- include "valerix.containerSecurityContext" . | nindent 4 }}
