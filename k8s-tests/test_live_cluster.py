@@ -27,14 +27,20 @@ def _core(token: str | None = None) -> client.CoreV1Api:
     return client.CoreV1Api(client.ApiClient(configuration))
 
 
-def _place_order(base: str, product: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{base}/api/orders", json={"productId": product["id"], "quantity": 1}, timeout=10)
+def _place_order(base: str, product_id: str) -> httpx.Response:
+    return httpx.post(f"{base}/api/orders", json={"productId": product_id, "quantity": 1}, timeout=10)
 
 
-def _a_product(inventory: str) -> dict[str, Any]:
+def _a_product(inventory: str) -> str:
+    """The id of a seeded product with stock to spare (the catalogue's field names vary little)."""
     products = httpx.get(f"{inventory}/api/products", timeout=10).json()
-    items = products["products"] if isinstance(products, dict) else products
-    return next(p for p in items if p.get("stock", 0) > 10)
+    items: list[dict[str, Any]] = products.get("products", products.get("items")) if isinstance(
+        products, dict) else products
+    for item in items:
+        stock = item.get("stock", item.get("available", item.get("quantity", 0)))
+        if int(stock) > 10:
+            return str(item.get("id", item.get("productId")))
+    raise AssertionError(f"no product with stock in {items}")
 
 
 def test_everything_is_ready(release: Release) -> None:

@@ -6,6 +6,10 @@ import chartlib as chart
 import pytest
 
 
+def test_helm_is_the_pinned_version() -> None:
+    assert chart.helm("version", "--short").stdout.startswith("v3.18.0+")
+
+
 def test_lint_strict(values_file: str) -> None:
     values = str(chart.CHART / values_file)
     result = chart.helm("lint", "--strict", str(chart.CHART), "-f", values, check=False)
