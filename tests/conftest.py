@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from valerix.kit import embedded_pg
 from valerix.kit.ports import free_port
 

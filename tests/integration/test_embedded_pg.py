@@ -1,5 +1,6 @@
 import psycopg
 import pytest
+
 from valerix.kit import db, embedded_pg
 
 

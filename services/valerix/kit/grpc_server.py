@@ -3,6 +3,7 @@ per-method metrics, shared by every gRPC service."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -63,3 +64,24 @@ def serve_grpc(bind: str, register: Callable[[grpc.Server], None], service_names
         raise RuntimeError(f"could not bind gRPC to {bind}")
     server.start()
     return server, health_servicer
+
+
+def watch_health(servicer: health.HealthServicer, service_names: Sequence[str], check: Callable[[], None],
+                 interval: float = 5.0) -> threading.Thread:
+    """Keeps the standard gRPC health status in step with the process's dependencies, so the
+    kubelet's native gRPC probe takes an instance without its database out of rotation."""
+
+    def loop() -> None:
+        while True:
+            try:
+                check()
+                status = health_pb2.HealthCheckResponse.SERVING
+            except Exception:
+                status = health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in (*service_names, ""):
+                servicer.set(name, status)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="grpc-health", daemon=True)
+    thread.start()
+    return thread

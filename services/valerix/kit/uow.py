@@ -28,6 +28,10 @@ class UnitOfWork:
         self._committed = False
 
     @property
+    def pool(self) -> ConnectionPool[Conn]:
+        return self._pool
+
+    @property
     def conn(self) -> Conn:
         if self._conn is None:
             raise RuntimeError("unit of work used outside its `with` block")

@@ -1,0 +1,3 @@
+from valerix.cli import main
+
+main()

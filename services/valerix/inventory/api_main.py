@@ -1,0 +1,41 @@
+"""The inventory api process: gRPC (reservations) and HTTP (products, health, metrics)."""
+
+from __future__ import annotations
+
+import logging
+
+import waitress
+
+from valerix.inventory import grpc_server, http_api
+from valerix.inventory.settings import InventorySettings
+from valerix.kit import db, logs, process
+from valerix.kit.bootstrap import bus_check, chaos_hooks
+from valerix.kit.grpc_server import serve_grpc, watch_health
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    settings = InventorySettings()  # type: ignore[call-arg]
+    logs.configure("inventory", settings.log_level)
+    pool = db.make_pool(settings.inventory_database_url.get_secret_value(), name="inventory-api",
+                        max_size=settings.db_pool_size)
+    server, health = serve_grpc(settings.inventory_grpc_bind,
+                                grpc_server.register(pool, chaos_hooks(settings)),
+                                [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
+    watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
+    checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
+    host, port = process.split_bind(settings.inventory_http_bind)
+    http = waitress.create_server(http_api.build_app(pool, checks), host=host, port=port,
+                                  threads=settings.inventory_http_threads, ident="valerix")
+    stop = process.stop_event()
+    log.info("inventory api listening", extra={"grpc": settings.inventory_grpc_bind,
+                                               "http": settings.inventory_http_bind})
+    import threading
+
+    threading.Thread(target=http.run, name="http", daemon=True).start()
+    stop.wait()
+    log.info("inventory api stopping")
+    server.stop(grace=5).wait()
+    http.close()
+    pool.close()

@@ -1,0 +1,117 @@
+"""Inventory use cases: reserve, release, check. Each runs in one unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from valerix.contracts.events import LowStockAlert, OrderVerified, StockReleased, StockReserved
+from valerix.inventory import db
+from valerix.inventory.domain import (
+    Line,
+    Outcome,
+    Rejection,
+    ReservationStatus,
+    Shortage,
+    crossed_low_stock,
+    lock_order,
+    new_reservation_id,
+    releasable,
+)
+from valerix.kit.uow import UnitOfWork
+
+
+def reserve(pool: ConnectionPool[Any], order_id: str, lines: list[Line]) -> Outcome:
+    with UnitOfWork(pool) as uow:
+        outcome = reserve_in(uow, order_id, lines)
+        uow.commit()
+    return outcome
+
+
+def reserve_in(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+    """Reserves every line or none, once per order id; a repeat replays the first outcome."""
+    ordered = lock_order(lines)
+    conn = uow.conn
+    reservation_id = new_reservation_id()
+    if not db.claim_reservation(conn, order_id, reservation_id, ReservationStatus.RESERVED):
+        existing = db.lock_reservation(conn, order_id)
+        assert existing is not None
+        return _replay(existing)
+    conn.execute("SAVEPOINT reserve_lines")
+    remaining: dict[str, int] = {}
+    for line in ordered:
+        row = db.take_stock(conn, line.product_id, line.quantity)
+        if row is None:
+            conn.execute("ROLLBACK TO SAVEPOINT reserve_lines")
+            return _reject(uow, order_id, ordered)
+        stock, threshold = int(row["stock"]), int(row["low_stock_threshold"])
+        remaining[line.product_id] = stock
+        uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
+                                    remainingStock=stock, reservationId=reservation_id))
+        if crossed_low_stock(stock + line.quantity, stock, threshold):
+            uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
+    db.add_lines(conn, order_id, [(line.product_id, line.quantity) for line in ordered])
+    return Outcome(ReservationStatus.RESERVED, reservation_id, remaining=remaining)
+
+
+def _reject(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+    shortages: list[Shortage] = []
+    unknown = False
+    for line in lines:
+        available = db.stock_of(uow.conn, line.product_id)
+        unknown = unknown or available is None
+        if available is None or available < line.quantity:
+            shortages.append(Shortage(line.product_id, line.quantity, available or 0))
+    rejection = Rejection.UNKNOWN_PRODUCT if unknown else Rejection.INSUFFICIENT_STOCK
+    db.set_reservation_status(uow.conn, order_id, ReservationStatus.REJECTED, rejection,
+                              [vars(s) for s in shortages])
+    return Outcome(ReservationStatus.REJECTED, None, rejection, tuple(shortages))
+
+
+def _replay(row: dict[str, Any]) -> Outcome:
+    status = ReservationStatus(row["status"])
+    shortages = tuple(Shortage(**s) for s in row["shortages"] or [])
+    rejection = Rejection(row["reason"]) if status is ReservationStatus.REJECTED and row["reason"] else None
+    return Outcome(status, row["reservation_id"], rejection, shortages, replayed=True)
+
+
+def release(pool: ConnectionPool[Any], order_id: str, reason: str) -> bool:
+    with UnitOfWork(pool) as uow:
+        released = release_in(uow, order_id, reason)
+        uow.commit()
+    return released
+
+
+def release_in(uow: UnitOfWork, order_id: str, reason: str) -> bool:
+    """Gives an order's stock back. Releasing an order that never reserved leaves a
+    tombstone, so a late ReserveStock for it (its caller long gone) reserves nothing."""
+    conn = uow.conn
+    if db.claim_reservation(conn, order_id, None, ReservationStatus.RELEASED):
+        db.set_reservation_status(conn, order_id, ReservationStatus.RELEASED, reason)
+        return False
+    row = db.lock_reservation(conn, order_id)
+    assert row is not None
+    if not releasable(ReservationStatus(row["status"])):
+        return False
+    for line in db.reservation_lines(conn, order_id):
+        new_stock = db.return_stock(conn, line["product_id"], int(line["quantity"]))
+        uow.add_event(StockReleased(orderId=order_id, productId=line["product_id"],
+                                    quantity=int(line["quantity"]), newStock=new_stock, reason=reason))
+    db.set_reservation_status(conn, order_id, ReservationStatus.RELEASED, reason)
+    return True
+
+
+def verify_in(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+    """The recovery path for an order whose caller timed out: reserve-or-read, then answer."""
+    outcome = reserve_in(uow, order_id, lines)
+    uow.add_event(OrderVerified(
+        orderId=order_id, outcome="reserved" if outcome.success else "rejected",
+        reservationId=outcome.reservation_id if outcome.success else None,
+        reason=None if outcome.success else (outcome.rejection or outcome.status).value))
+    return outcome
+
+
+def check_stock(pool: ConnectionPool[Any], product_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    with pool.connection() as conn:
+        return db.list_products(conn, product_ids)

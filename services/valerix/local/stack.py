@@ -1,0 +1,209 @@
+"""The whole system on one machine: a private PostgreSQL, migrations, and every process
+under supervisor (so a crashed process is restarted, as the kubelet would). Used by
+`valerix up`, the end-to-end tests, the chaos pipeline and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from valerix.kit import db, embedded_pg
+from valerix.kit.ports import free_port, wait_listening
+from valerix.local import supervisor
+
+log = logging.getLogger(__name__)
+
+SERVICES = {  # database name -> (role, migration packages)
+    "order_db": ("order_svc", ("valerix.kit", "valerix.order")),
+    "inventory_db": ("inventory_svc", ("valerix.kit", "valerix.inventory")),
+    "bus_db": ("bus_svc", ("valerix.kit.bus",)),
+}
+URL_ENV = {"order_db": "ORDER_DATABASE_URL", "inventory_db": "INVENTORY_DATABASE_URL",
+           "bus_db": "BUS_DATABASE_URL"}
+
+
+@dataclass
+class Ports:
+    postgres: int = 25432
+    order_api: int = 3000
+    order_worker_metrics: int = 9101
+    inventory_http: int = 3001
+    inventory_grpc: int = 25051
+    inventory_worker_metrics: int = 9102
+    prometheus: int = 9090
+    backup_service: int = 25080
+
+    @classmethod
+    def free(cls) -> Ports:
+        chosen: set[int] = set()
+        values = {}
+        for name in cls.__dataclass_fields__:
+            port = free_port()
+            while port in chosen:
+                port = free_port()
+            chosen.add(port)
+            values[name] = port
+        return cls(**values)
+
+
+@dataclass
+class StackConfig:
+    home: Path = Path(".valerix")
+    ports: Ports = field(default_factory=Ports)
+    order_api_workers: int = 2
+    order_api_threads: int = 32
+    extra_env: dict[str, str] = field(default_factory=dict)
+    with_prometheus: bool = True
+    with_backup: bool = True
+
+
+def migration_files(database: str) -> list[tuple[str, str]]:
+    return db.migration_files(*SERVICES[database][1])
+
+
+def migrate_all(urls: dict[str, str]) -> None:
+    for database, url in urls.items():
+        db.migrate(url, migration_files(database))
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.home = config.home.resolve()
+        self.pg: embedded_pg.EmbeddedPostgres | None = None
+        self.urls: dict[str, str] = {}
+        self._supervisord: subprocess.Popen[bytes] | None = None
+
+    # -- databases --
+    def _credentials(self) -> dict[str, str]:
+        path = self.home / "credentials.json"
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        creds = {"postgres": embedded_pg.new_password()} | {name: embedded_pg.new_password() for name in SERVICES}
+        path.write_text(json.dumps(creds))
+        path.chmod(0o600)
+        return creds
+
+    def databases(self) -> dict[str, str]:
+        given = {name: os.environ[env] for name, env in URL_ENV.items() if os.environ.get(env)}
+        if len(given) == len(SERVICES):
+            self.urls = given
+            return given
+        creds = self._credentials()
+        self.pg = embedded_pg.EmbeddedPostgres(self.home / "pgdata", self.config.ports.postgres,
+                                               creds["postgres"]).start()
+        self.urls = {name: given.get(name) or embedded_pg.provision_database(
+            self.pg.admin_url, name, SERVICES[name][0], creds[name]) for name in SERVICES}
+        return self.urls
+
+    # -- processes --
+    def environment(self) -> dict[str, str]:
+        p = self.config.ports
+        env = {
+            "ORDER_DATABASE_URL": self.urls["order_db"],
+            "INVENTORY_DATABASE_URL": self.urls["inventory_db"],
+            "BUS_DATABASE_URL": self.urls["bus_db"],
+            "BUS_BACKEND": "postgres",
+            "INVENTORY_GRPC_TARGET": f"127.0.0.1:{p.inventory_grpc}",
+            "CHAOS_DIR": str(self.home / "chaos"),
+            "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
+            "BACKUP_DIR": str(self.home / "backups"),
+            "BACKUP_SERVICE_URL": f"http://127.0.0.1:{p.backup_service}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.config.extra_env)
+        return env
+
+    def programs(self) -> list[supervisor.Program]:
+        p, run = self.config.ports, self.home / "run"
+        valerix = [sys.executable, "-m", "valerix"]
+        programs = [
+            supervisor.Program("order-api", [*valerix, "order", "api"], {
+                "ORDER_API_BIND": f"127.0.0.1:{p.order_api}",
+                "ORDER_API_WORKERS": str(self.config.order_api_workers),
+                "ORDER_API_THREADS": str(self.config.order_api_threads),
+                "PROMETHEUS_MULTIPROC_DIR": str(run / "prom-order-api")}),
+            supervisor.Program("order-worker", [*valerix, "order", "worker"],
+                               {"METRICS_PORT": str(p.order_worker_metrics)}),
+            supervisor.Program("inventory-api", [*valerix, "inventory", "api"], {
+                "INVENTORY_GRPC_BIND": f"127.0.0.1:{p.inventory_grpc}",
+                "INVENTORY_HTTP_BIND": f"127.0.0.1:{p.inventory_http}"}),
+            supervisor.Program("inventory-worker", [*valerix, "inventory", "worker"],
+                               {"METRICS_PORT": str(p.inventory_worker_metrics)}),
+        ]
+        programs += self._optional_programs(valerix)
+        return programs
+
+    def _optional_programs(self, valerix: list[str]) -> list[supervisor.Program]:
+        from valerix.local import extras
+
+        return extras.programs(self, valerix)
+
+    def start(self, wait: float = 60.0) -> Stack:
+        for folder in ("log", "run", "chaos", "backups"):
+            (self.home / folder).mkdir(parents=True, exist_ok=True)
+        self.databases()
+        migrate_all(self.urls)
+        conf = supervisor.write_config(self.home, self.programs(), self.environment())
+        self._supervisord = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.wait_ready(wait)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        p = self.config.ports
+        deadline = time.monotonic() + timeout
+        for port in (p.order_api, p.inventory_http, p.inventory_grpc):
+            wait_listening(port, timeout=max(1.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.order_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the stack was not healthy after {timeout}s; logs in {self.home / 'log'}")
+
+    @property
+    def order_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.order_api}"
+
+    @property
+    def inventory_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports.inventory_http}"
+
+    def ctl(self, *args: str) -> str:
+        conf = self.home / "supervisord.conf"
+        done = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf), *args],
+                              capture_output=True, text=True, timeout=60)
+        return done.stdout
+
+    def pid_of(self, program: str) -> int:
+        return int(self.ctl("pid", program).strip() or 0)
+
+    def stop(self) -> None:
+        proc, self._supervisord = self._supervisord, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.pg is not None:
+            self.pg.stop()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""Order SQL: every statement the order service runs, named, with bound parameters."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from valerix.order.domain import Order, OrderLine, OrderStatus
+
+Conn = psycopg.Connection[dict[str, Any]]
+
+
+def insert_order(conn: Conn, order: Order) -> None:
+    conn.execute("INSERT INTO orders (id, status) VALUES (%s, %s)", (order.id, order.status.value))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO order_items (order_id, line_no, product_id, quantity) VALUES (%s, %s, %s, %s)",
+            [(order.id, i, line.product_id, line.quantity) for i, line in enumerate(order.lines)])
+    record_changes(conn, order)
+
+
+STATUS_CHANNEL = "order_status"
+
+
+def record_changes(conn: Conn, order: Order) -> None:
+    """Appends the order's new status changes to its history and announces the latest on
+    the ``order_status`` channel (delivered at commit, so listeners never see a rollback)."""
+    if not order.changes:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO order_status_history (order_id, from_status, to_status, reason) VALUES (%s, %s, %s, %s)",
+            [(order.id, c.from_status.value if c.from_status else None, c.to_status.value, c.reason)
+             for c in order.changes])
+    payload = json.dumps({"orderId": order.id, "status": order.status.value, "reason": order.reason})
+    conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, payload))
+    order.changes.clear()
+
+
+def lock_order(conn: Conn, order_id: str) -> Order | None:
+    row = conn.execute("SELECT id, status, reason, reservation_id FROM orders WHERE id = %s FOR UPDATE",
+                       (order_id,)).fetchone()
+    if row is None:
+        return None
+    items = conn.execute("SELECT product_id, quantity FROM order_items WHERE order_id = %s ORDER BY line_no",
+                         (order_id,)).fetchall()
+    return Order(id=row["id"], status=OrderStatus(row["status"]), reason=row["reason"],
+                 reservation_id=row["reservation_id"],
+                 lines=tuple(OrderLine(i["product_id"], i["quantity"]) for i in items))
+
+
+def save_status(conn: Conn, order: Order, *, verify_sent: bool = False) -> None:
+    conn.execute(
+        "UPDATE orders SET status = %s, reason = %s, reservation_id = %s, updated_at = clock_timestamp(), "
+        "verify_attempts = verify_attempts + %s, "
+        "last_verify_at = CASE WHEN %s THEN clock_timestamp() ELSE last_verify_at END WHERE id = %s",
+        (order.status.value, order.reason, order.reservation_id, int(verify_sent), verify_sent, order.id))
+    record_changes(conn, order)
+
+
+def mark_verify_resent(conn: Conn, order_id: str) -> None:
+    conn.execute("UPDATE orders SET verify_attempts = verify_attempts + 1, last_verify_at = clock_timestamp() "
+                 "WHERE id = %s", (order_id,))
+
+
+ORDER_VIEW = """
+SELECT o.id, o.status, o.reason, o.reservation_id, o.created_at, o.updated_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('productId', i.product_id, 'quantity', i.quantity)
+                                  ORDER BY i.line_no), '[]') FROM order_items i WHERE i.order_id = o.id) AS items
+FROM orders o
+"""
+
+
+def get_order(conn: Conn, order_id: str) -> dict[str, Any] | None:
+    return conn.execute(ORDER_VIEW + " WHERE o.id = %s", (order_id,)).fetchone()
+
+
+def history(conn: Conn, order_id: str) -> list[dict[str, Any]]:
+    return conn.execute("SELECT from_status, to_status, reason, at FROM order_status_history "
+                        "WHERE order_id = %s ORDER BY id", (order_id,)).fetchall()
+
+
+def list_orders(conn: Conn, status: OrderStatus | None, limit: int,
+                after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        where.append("o.status = %s")
+        params.append(status.value)
+    if after is not None:
+        where.append("(o.created_at, o.id) < (%s, %s)")
+        params += [after[0], after[1]]
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return conn.execute(ORDER_VIEW + clause + " ORDER BY o.created_at DESC, o.id DESC LIMIT %s",
+                        (*params, limit)).fetchall()
+
+
+def find_idempotency(conn: Conn, key: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT key, request_hash, order_id, response_status, response_body "
+                        "FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+
+
+def insert_idempotency(conn: Conn, key: str, request_hash: str, order_id: str) -> None:
+    conn.execute("INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES (%s, %s, %s)",
+                 (key, request_hash, order_id))
+
+
+def store_response(conn: Conn, key: str, status: int, body: dict[str, Any]) -> None:
+    conn.execute("UPDATE idempotency_keys SET response_status = %s, response_body = %s "
+                 "WHERE key = %s AND response_status IS NULL", (status, Jsonb(body), key))
+
+
+def unfinished(conn: Conn, older_than_seconds: float, limit: int) -> list[dict[str, Any]]:
+    """Orders not final whose last change is older than the bound; locked, skipping busy ones."""
+    return conn.execute(
+        "SELECT id, status, created_at, updated_at, last_verify_at, verify_attempts FROM orders "
+        "WHERE status IN ('pending', 'pending_verification') "
+        "AND coalesce(last_verify_at, updated_at) < clock_timestamp() - make_interval(secs => %s) "
+        "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (older_than_seconds, limit)).fetchall()
+
+
+def count_by_status(conn: Conn) -> dict[str, int]:
+    return {r["status"]: int(r["n"]) for r in conn.execute("SELECT status, count(*) AS n FROM orders GROUP BY status")}
+
+
+def orders_by_status(conn: Conn) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {s.value: set() for s in OrderStatus}
+    for row in conn.execute("SELECT id, status FROM orders"):
+        found[row["status"]].add(row["id"])
+    return found
+
+

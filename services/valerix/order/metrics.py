@@ -1,0 +1,8 @@
+"""Order-specific metrics (the shared ones live in valerix.kit.metrics)."""
+
+from prometheus_client import Counter, Gauge
+
+ORDERS = Counter("valerix_orders_total", "Orders reaching each status", ["status"])
+PENDING_VERIFICATION = Gauge("valerix_orders_pending_verification", "Orders waiting for verification",
+                             multiprocess_mode="livemostrecent")
+SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])

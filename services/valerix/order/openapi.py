@@ -1,0 +1,104 @@
+"""The OpenAPI 3.1 document of the order REST API, built from the same pydantic models
+that validate the requests."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from valerix.order.schemas import MultiItemOrder, SingleItemOrder
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+ORDER = {"$ref": "#/components/schemas/Order"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def _json(description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+@cache
+def document() -> dict[str, Any]:
+    _, defs = models_json_schema([(SingleItemOrder, "validation"), (MultiItemOrder, "validation")],
+                                 ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = defs["$defs"]
+    schemas["Problem"] = {"type": "object", "required": ["type", "title", "status"], "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}}}}
+    status_enum = ["pending", "pending_verification", "confirmed", "failed", "cancelled"]
+    schemas["Order"] = {"type": "object", "required": ["orderId", "status", "items"], "properties": {
+        "orderId": {"type": "string"}, "status": {"type": "string", "enum": status_enum},
+        "reason": {"type": "string"}, "reservationId": {"type": "string"},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/LineIn"}},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "updatedAt": {"type": "string", "format": "date-time"},
+        "history": {"type": "array", "items": {"type": "object", "properties": {
+            "from": {"type": ["string", "null"]}, "to": {"type": "string"},
+            "reason": {"type": ["string", "null"]}, "at": {"type": "string", "format": "date-time"}}}}}}
+    schemas["OrderPage"] = {"type": "object", "required": ["orders"], "properties": {
+        "orders": {"type": "array", "items": ORDER}, "nextCursor": {"type": ["string", "null"]}}}
+    order_id = {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+    location = {"Location": {"schema": {"type": "string"}, "description": "the order's URL"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Valerix order service", "version": "1.0.0",
+                 "description": "Places, reads, lists and cancels orders. Errors are RFC 9457 problems."},
+        "paths": {
+            "/api/orders": {
+                "post": {
+                    "operationId": "placeOrder", "summary": "Place an order",
+                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                    "schema": {"type": "string", "maxLength": 255}}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/SingleItemOrder"},
+                        {"$ref": "#/components/schemas/MultiItemOrder"}]}}}},
+                    "responses": {
+                        "201": _json("Confirmed: stock is reserved", ORDER, location),
+                        "202": _json("Pending verification: inventory was slow; poll the Location", ORDER,
+                                     {**location, "Retry-After": {"schema": {"type": "integer"}}}),
+                        "400": _problem("Body is not JSON or a header is malformed"),
+                        "409": _json("Failed: insufficient stock", ORDER),
+                        "413": _problem("Body too large"),
+                        "415": _problem("Body is not application/json"),
+                        "422": _problem("Invalid order, unknown product, or Idempotency-Key reused "
+                                        "with another body"),
+                    },
+                },
+                "get": {
+                    "operationId": "listOrders", "summary": "List orders, newest first",
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": status_enum}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                     "maximum": 100, "default": 20}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 200}}],
+                    "responses": {"200": _json("A page of orders",
+                                               {"$ref": "#/components/schemas/OrderPage"}),
+                                  "400": _problem("Bad query parameter")},
+                },
+            },
+            "/api/orders/{orderId}": {"get": {
+                "operationId": "getOrder", "summary": "An order with its items and status history",
+                "parameters": [order_id],
+                "responses": {"200": _json("The order", ORDER), "404": _problem("No such order")}}},
+            "/api/orders/{orderId}/cancel": {"post": {
+                "operationId": "cancelOrder", "summary": "Cancel a confirmed order (releases its stock)",
+                "parameters": [order_id],
+                "responses": {"200": _json("The cancelled order", ORDER), "404": _problem("No such order"),
+                              "409": _problem("The order is not confirmed")}}},
+            "/health": {"get": {"operationId": "readiness", "summary": "Readiness with dependencies",
+                                "responses": {"200": {"description": "healthy"},
+                                              "503": {"description": "a dependency is down"}}}},
+            "/health/live": {"get": {"operationId": "liveness", "summary": "Process liveness",
+                                     "responses": {"200": {"description": "alive"}}}},
+        },
+        "components": {"schemas": schemas},
+    }

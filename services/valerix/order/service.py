@@ -1,0 +1,273 @@
+"""Order use cases: place, read, list, cancel, and the recovery steps the worker runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from valerix.contracts.events import (
+    Line,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderFailed,
+    OrderVerified,
+    VerifyOrder,
+)
+from valerix.kit.logs import order_id as log_order_id
+from valerix.kit.uow import UnitOfWork
+from valerix.order import db, metrics
+from valerix.order.domain import IllegalTransition, Order, OrderLine, OrderStatus
+from valerix.order.inventory_client import Catalogue, InventoryClient, InventoryUnavailable, Reservation
+
+log = logging.getLogger(__name__)
+
+
+class UnknownProducts(Exception):
+    def __init__(self, product_ids: list[str]) -> None:
+        super().__init__(", ".join(product_ids))
+        self.product_ids = product_ids
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was first used with another body."""
+
+
+class OrderNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP-agnostic result of placing an order: a status code and a body."""
+
+    status: int
+    body: dict[str, Any]
+    order_id: str
+
+
+@dataclass
+class Deps:
+    uow: Callable[[], UnitOfWork]
+    inventory: InventoryClient
+    catalogue: Catalogue
+
+
+def request_fingerprint(lines: list[OrderLine]) -> str:
+    canonical = json.dumps([[line.product_id, line.quantity] for line in lines], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None) -> Answer:
+    order = Order.place(lines)
+    fingerprint = request_fingerprint(lines)
+    if idempotency_key and (replay := _replay(deps, idempotency_key, fingerprint)) is not None:
+        return replay
+    unknown = deps.catalogue.unknown([line.product_id for line in order.lines])
+    if unknown:
+        raise UnknownProducts(unknown)
+    log_order_id.set(order.id)
+    try:
+        with deps.uow() as uow:
+            db.insert_order(uow.conn, order)
+            if idempotency_key:
+                db.insert_idempotency(uow.conn, idempotency_key, fingerprint, order.id)
+            uow.add_event(OrderCreated(orderId=order.id, items=_lines(order)))
+            uow.commit()
+    except psycopg.errors.UniqueViolation:
+        assert idempotency_key  # order ids are random; only the key can collide
+        replay = _replay(deps, idempotency_key, fingerprint)
+        assert replay is not None
+        return replay
+    requested_at = datetime.now(UTC)
+    try:
+        reservation = deps.inventory.reserve(order.id, order.lines)
+    except InventoryUnavailable as error:
+        reason = error.reason
+        log.warning("inventory did not answer; verifying asynchronously", extra={"reason": reason})
+        answer = _settle(deps, order.id, lambda o, uow: _await_verification(o, uow, reason, requested_at))
+    else:
+        answer = _settle(deps, order.id, lambda o, uow: _apply_reservation(o, uow, reservation))
+    if idempotency_key:
+        with deps.uow() as uow:
+            db.store_response(uow.conn, idempotency_key, answer.status, answer.body)
+            uow.commit()
+    return answer
+
+
+def _lines(order: Order) -> list[Line]:
+    return [Line(productId=line.product_id, quantity=line.quantity) for line in order.lines]
+
+
+def _settle(deps: Deps, order_id: str, change: Callable[[Order, UnitOfWork], None]) -> Answer:
+    """Applies ``change`` if the order is still pending; either way answers with its state."""
+    with deps.uow() as uow:
+        order = db.lock_order(uow.conn, order_id)
+        assert order is not None
+        if order.status is OrderStatus.PENDING:
+            change(order, uow)
+            db.save_status(uow.conn, order, verify_sent=order.status is OrderStatus.PENDING_VERIFICATION)
+            metrics.ORDERS.labels(status=order.status.value).inc()
+        view = db.get_order(uow.conn, order_id)
+        uow.commit()
+    assert view is not None
+    return answer_for(view)
+
+
+def _apply_reservation(order: Order, uow: UnitOfWork, reservation: Reservation) -> None:
+    if reservation.success:
+        order.confirm(reservation.reservation_id)
+        uow.add_event(OrderConfirmed(orderId=order.id, reservationId=reservation.reservation_id))
+        return
+    order.fail(reservation.outcome)
+    shortage = reservation.shortages[0] if reservation.shortages else {}
+    uow.add_event(OrderFailed(orderId=order.id, reason=reservation.outcome,
+                              requestedQuantity=shortage.get("requested"),
+                              availableStock=shortage.get("available")))
+
+
+def _await_verification(order: Order, uow: UnitOfWork, reason: str, requested_at: datetime) -> None:
+    order.await_verification(reason)
+    uow.add_event(VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
+                              reason=reason))  # type: ignore[arg-type]
+
+
+def answer_for(view: dict[str, Any]) -> Answer:
+    body = order_view(view)
+    status = OrderStatus(view["status"])
+    if status is OrderStatus.CONFIRMED:
+        return Answer(201, body, view["id"])
+    if status in (OrderStatus.FAILED, OrderStatus.CANCELLED):
+        return Answer(409, body, view["id"])
+    body["message"] = "We are verifying your order with the warehouse; check back in a moment."
+    return Answer(202, body, view["id"])
+
+
+def _replay(deps: Deps, key: str, fingerprint: str) -> Answer | None:
+    with deps.uow() as uow:
+        found = db.find_idempotency(uow.conn, key)
+        if found is None:
+            return None
+        if found["request_hash"] != fingerprint:
+            raise IdempotencyMismatch(key)
+        if found["response_status"] is not None:
+            return Answer(found["response_status"], found["response_body"], found["order_id"])
+        view = db.get_order(uow.conn, found["order_id"])
+    assert view is not None
+    return answer_for(view)
+
+
+def order_view(row: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "orderId": row["id"], "status": row["status"], "items": row["items"],
+        "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
+    }
+    if row.get("reason"):
+        view["reason"] = row["reason"]
+    if row.get("reservation_id"):
+        view["reservationId"] = row["reservation_id"]
+    if history is not None:
+        view["history"] = [{"from": h["from_status"], "to": h["to_status"], "reason": h["reason"],
+                            "at": h["at"].isoformat()} for h in history]
+    return view
+
+
+def get_order(deps: Deps, order_id: str) -> dict[str, Any]:
+    with deps.uow() as uow:
+        row = db.get_order(uow.conn, order_id)
+        if row is None:
+            raise OrderNotFound(order_id)
+        return order_view(row, db.history(uow.conn, order_id))
+
+
+def list_orders(deps: Deps, status: OrderStatus | None, limit: int,
+                after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    with deps.uow() as uow:
+        return [order_view(r) for r in db.list_orders(uow.conn, status, limit, after)]
+
+
+def cancel_order(deps: Deps, order_id: str) -> dict[str, Any]:
+    """confirmed -> cancelled; the stock comes back now if inventory answers, and through
+    the OrderCancelled event (which inventory's worker also handles) if it does not."""
+    with deps.uow() as uow:
+        order = db.lock_order(uow.conn, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        order.cancel()
+        db.save_status(uow.conn, order)
+        uow.add_event(OrderCancelled(orderId=order.id))
+        uow.commit()
+    metrics.ORDERS.labels(status=OrderStatus.CANCELLED.value).inc()
+    try:
+        deps.inventory.release(order_id, "order_cancelled")
+    except InventoryUnavailable as error:
+        log.warning("release deferred to the OrderCancelled event", extra={"reason": error.reason})
+    return get_order(deps, order_id)
+
+
+# --- recovery (run by the worker) -------------------------------------------------------
+
+def apply_verification(uow: UnitOfWork, verified: OrderVerified) -> None:
+    """Finalises an order from inventory's verdict; a verdict for a final order changes nothing."""
+    log_order_id.set(verified.orderId)
+    order = db.lock_order(uow.conn, verified.orderId)
+    if order is None:
+        log.error("verification for an unknown order")
+        return
+    if order.status.is_final:
+        return
+    if verified.outcome == "reserved" and verified.reservationId:
+        order.confirm(verified.reservationId)
+        uow.add_event(OrderConfirmed(orderId=order.id, reservationId=verified.reservationId))
+    else:
+        order.fail(verified.reason or "rejected")
+        uow.add_event(OrderFailed(orderId=order.id, reason=verified.reason or "rejected"))
+    db.save_status(uow.conn, order)
+    metrics.ORDERS.labels(status=order.status.value).inc()
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    resend_after: float = 10.0     # seconds without news before asking inventory again
+    fail_after: float = 120.0      # seconds after creation when we give up and fail the order
+    batch: int = 200
+
+
+def sweep(uow: UnitOfWork, policy: SweepPolicy, now: datetime | None = None) -> dict[str, int]:
+    """Re-sends verification for orders stuck past a bound, and fails (releasing anything
+    held, through OrderFailed) those stuck past a longer one. Every order ends final."""
+    now = now or datetime.now(UTC)
+    actions = {"resent": 0, "failed": 0}
+    for row in db.unfinished(uow.conn, policy.resend_after, policy.batch):
+        order = db.lock_order(uow.conn, row["id"])
+        assert order is not None
+        age = (now - row["created_at"]).total_seconds()
+        try:
+            if age >= policy.fail_after:
+                order.fail("verification_timeout")
+                uow.add_event(OrderFailed(orderId=order.id, reason="verification_timeout"))
+                db.save_status(uow.conn, order)
+                metrics.ORDERS.labels(status="failed").inc()
+                actions["failed"] += 1
+                continue
+            if order.status is OrderStatus.PENDING:
+                order.await_verification("sweeper_retry")
+                db.save_status(uow.conn, order, verify_sent=True)
+            else:
+                db.mark_verify_resent(uow.conn, order.id)
+            uow.add_event(VerifyOrder(orderId=order.id, items=_lines(order),
+                                      originalRequestTime=row["created_at"], reason="sweeper_retry"))
+            actions["resent"] += 1
+        except IllegalTransition:
+            log.exception("sweeper met an order it cannot move", extra={"orderId": order.id})
+    for action, count in actions.items():
+        if count:
+            metrics.SWEEPER_ACTIONS.labels(action=action).inc(count)
+    return actions

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from valerix.kit.settings import CommonSettings
+
+
+class OrderSettings(CommonSettings):
+    order_database_url: SecretStr
+    inventory_grpc_target: str = "127.0.0.1:25051"
+    reserve_deadline_ms: int = 2000
+    prometheus_url: str | None = None
+    order_api_bind: str = "0.0.0.0:3000"
+    order_api_workers: int = 2
+    order_api_threads: int = 32
+    sweeper_resend_after_s: float = 10.0
+    sweeper_fail_after_s: float = 120.0

@@ -1,0 +1,88 @@
+"""Integration fixtures: each service's database on the real PostgreSQL, a real gRPC
+inventory server on a free port, and the order API wired to both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from valerix.inventory import grpc_server
+from valerix.kit import db
+from valerix.kit.chaos import ChaosSource, ReserveChaos
+from valerix.kit.grpc_server import serve_grpc
+from valerix.kit.ports import free_port
+from valerix.kit.uow import UnitOfWork
+from valerix.order import api, service
+from valerix.order.inventory_client import Catalogue, InventoryClient
+
+
+def migrated_pool(url: str, *packages: str, name: str) -> ConnectionPool[Any]:
+    db.migrate(url, db.migration_files(*packages))
+    pool = db.make_pool(url, name=name, max_size=20)
+    pool.wait(timeout=10)
+    return pool
+
+
+@pytest.fixture
+def inventory_url(new_database) -> str:
+    return new_database("inventory")
+
+
+@pytest.fixture
+def inventory_pool(inventory_url) -> Iterator[ConnectionPool[Any]]:
+    pool = migrated_pool(inventory_url, "valerix.kit", "valerix.inventory", name="test-inventory")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def order_pool(new_database) -> Iterator[ConnectionPool[Any]]:
+    pool = migrated_pool(new_database("orders"), "valerix.kit", "valerix.order", name="test-order")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def chaos_dir(tmp_path) -> Path:
+    folder = tmp_path / "chaos"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def chaos(chaos_dir) -> ReserveChaos:
+    return ReserveChaos(ChaosSource(chaos_dir, ttl=0.0), die=lambda: None)
+
+
+@pytest.fixture
+def inventory_target(inventory_pool, chaos) -> Iterator[str]:
+    bind = f"127.0.0.1:{free_port()}"
+    server, _ = serve_grpc(bind, grpc_server.register(inventory_pool, chaos), [grpc_server.SERVICE_NAME])
+    yield bind
+    server.stop(grace=None).wait()
+
+
+@pytest.fixture
+def inventory_client(inventory_target) -> Iterator[InventoryClient]:
+    client = InventoryClient(inventory_target, reserve_deadline=2.0)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def order_deps(order_pool, inventory_client) -> service.Deps:
+    return service.Deps(uow=lambda: UnitOfWork(order_pool), inventory=inventory_client,
+                        catalogue=Catalogue(inventory_client))
+
+
+@pytest.fixture
+def client(order_deps, order_pool):
+    checks = {"database": lambda: db.ping(order_pool), "inventoryGrpc": order_deps.inventory.check_health}
+    app = api.build_app(order_deps, checks)
+    app.testing = False
+    return app.test_client()
+
