@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chartlib as chart
+from valerix.kit import chaos
 
 CHAOS_KEYS = {
     "GREMLIN_MODE", "GREMLIN_MIN_DELAY_MS", "GREMLIN_MAX_DELAY_MS", "GREMLIN_EVERY_N",
@@ -18,6 +19,16 @@ def test_configmap_holds_one_key_per_chaos_file() -> None:
     assert data["GREMLIN_MODE"] == "true" and data["GREMLIN_EVERY_N"] == "5"
     assert data["SCHRODINGER_FAILURE"] == "error"
     assert all(isinstance(v, str) for v in data.values())
+    config = chaos.ChaosConfig.parse(data)  # the very parser the services use
+    assert config.gremlin and config.every_n == 5 and config.failure == "error"
+
+
+def test_every_key_is_one_the_services_read() -> None:
+    docs = chart.render("values.yaml", "chaos.gremlin.seed=7", "chaos.schrodinger.seed=9")
+    data = chart.one(docs, "ConfigMap", "valerix-chaos")["data"]
+    assert set(data) == CHAOS_KEYS | {"GREMLIN_SEED", "SCHRODINGER_SEED"}
+    assert set(data) <= set(chaos.KEYS)
+    assert chaos.ChaosConfig.parse(data).gremlin_seed == 7
 
 
 def test_inventory_pods_mount_it_as_a_directory_without_subpath(values_file: str) -> None:
