@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chartlib as chart
+
 from valerix.kit import chaos
 
 CHAOS_KEYS = {

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import chartlib as chart
 import psycopg
 import pytest
+
 from valerix.kit import embedded_pg
 
 SCRIPT = chart.CHART / "files" / "postgres" / "init-app-db.sh"
