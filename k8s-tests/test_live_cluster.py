@@ -98,10 +98,14 @@ def test_gremlin_flipped_live_through_the_configmap(release: Release, forward: d
 
 
 def test_k6_job_passes_its_thresholds(release: Release) -> None:
+    # The script's error-rate threshold (order_errors rate==0) stays; latency is loosened, since a
+    # laptop kind cluster is not the benchmark machine.
     release.helm("upgrade", release.name, *release.install_args(), "--reuse-values",
-                 "--set", "k6.enabled=true", "--set", "k6.vus=5", "--set", "k6.duration=20s")
+                 "--set", "k6.enabled=true", "--set", "k6.vus=5", "--set", "k6.duration=20s",
+                 "--set", "k6.thresholds.p99Ms=2000")
     result = release.helm("test", release.name, "--logs", "--timeout", "10m")
     assert "k6-normal" in result.stdout and "Succeeded" in result.stdout, result.stdout
+    assert "orders_confirmed" in result.stdout, result.stdout  # k6's end-of-test summary
     print(result.stdout[-3000:])
 
 

@@ -84,7 +84,8 @@ def test_k6_configmap_holds_the_scripts() -> None:
 def test_k6_job_runs_the_chosen_script_with_the_chosen_load() -> None:
     script = chart.K6_SCRIPTS[0]
     docs = chart.render("values.yaml", "k6.enabled=true", f"k6.script={script}", "k6.scenario=gremlin",
-                        "k6.vus=7", "k6.duration=15s", "k6.thresholds.http_req_failed[0]=rate<0.05")
+                        "k6.vus=7", "k6.rate=50", "k6.duration=15s", "k6.thresholds.p99Ms=150",
+                        "k6.env.PRODUCTS=SKU-001")
     job = chart.one(docs, "Job", "k6-gremlin")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
     spec = job["spec"]["template"]["spec"]
@@ -95,9 +96,20 @@ def test_k6_job_runs_the_chosen_script_with_the_chosen_load() -> None:
     assert f"{mount['mountPath']}/{script}" == main["args"][-1]
     env = {k: v["value"] for k, v in chart.env_of(main).items()}
     assert env["SCENARIO"] == "gremlin" and env["VUS"] == "7" and env["DURATION"] == "15s"
-    assert json.loads(env["THRESHOLDS"])["http_req_failed"] == ["rate<0.05"]
+    assert env["RATE"] == "50" and env["PRODUCTS"] == "SKU-001"
+    assert env["THRESHOLDS"] == "on" and env["P99_MS"] == "150" and "MAX_MS" not in env
     assert env["BASE_URL"] == "http://order-api:3000"
+    script_text = (chart.CHART / "files" / "k6" / script).read_text()
+    for name in ("BASE_URL", "SCENARIO", "VUS", "RATE", "DURATION", "THRESHOLDS", "P99_MS"):
+        assert name in script_text, f"the k6 script does not read {name}"
     assert job["spec"]["backoffLimit"] == 0  # a failed threshold is a failed run, not a retry
+
+
+def test_k6_thresholds_can_be_switched_off() -> None:
+    docs = chart.render("values.yaml", "k6.enabled=true", f"k6.script={chart.K6_SCRIPTS[0]}",
+                        "k6.thresholds.enabled=false")
+    env = chart.env_of(chart.one(docs, "Job", "k6-normal")["spec"]["template"]["spec"]["containers"][0])
+    assert env["THRESHOLDS"]["value"] == "off"
 
 
 def test_k6_job_refuses_a_missing_script() -> None:
