@@ -166,6 +166,7 @@ def test_backup_cronjob_every_15_minutes_on_a_volume() -> None:
     assert main["args"] == ["backup", "run-scheduled"]
     env = chart.env_of(main)
     assert env["BACKUP_SERVICE_URL"]["value"] == "https://backup.example/api"
+    assert env["BACKUP_CLIENT_ID"]["value"] == "valerix"
     volumes = {v["name"]: v for v in spec["volumes"]}  # type: ignore[index]
     mount = next(m for m in main["volumeMounts"] if m["mountPath"] == env["BACKUP_DIR"]["value"])
     claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
