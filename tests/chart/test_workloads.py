@@ -35,6 +35,11 @@ def test_http_probes_liveness_readiness_startup() -> None:
     assert chart.env_of(worker)["METRICS_PORT"]["value"] == "9100"
 
 
+def test_order_api_readiness_can_ignore_inventory() -> None:
+    docs = chart.render("values.yaml", "order.api.readinessPath=/health/live")
+    assert _main(chart.one(docs, "Deployment", "order-api"))["readinessProbe"]["httpGet"]["path"] == "/health/live"
+
+
 def test_inventory_uses_native_grpc_probes() -> None:
     main = _main(chart.one(chart.render("values.yaml"), "Deployment", "inventory-api"))
     assert main["startupProbe"]["grpc"] == {"port": 50051}
