@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ EVERYTHING = (
     "backup.enabled=true",
     *(("k6.enabled=true", f"k6.script={K6_SCRIPTS[0]}") if K6_SCRIPTS else ()),
 )
-_HELM_HOME = tempfile.mkdtemp(prefix="valerix-helm-")
+_HELM_HOME = ROOT / ".helm"  # helm's cache/config dirs: in the (git-ignored) checkout, never in $HOME
 
 Doc = dict[str, Any]
 
