@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, g, jsonify, request
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from valerix.kit import health, logs, metrics
@@ -66,6 +68,13 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         allowed = getattr(error, "valid_methods", None)
         headers = {"Allow": ", ".join(allowed)} if allowed else {}
         return problem_response(Problem(code, detail, headers=headers), request.path)
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_down(error: Exception) -> Response:
+        log.error("database unavailable", extra={"error": repr(error)})
+        return problem_response(Problem(503, "The database is not answering; try again shortly.",
+                                        headers={"Retry-After": "2"}), request.path)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
