@@ -121,15 +121,16 @@ def run_scenario(stack: Stack, scenario: Scenario, seconds: float, concurrency: 
 
 
 def markdown(results: list[ScenarioResult]) -> str:
-    lines = ["# Chaos pipeline report", "",
-             "| scenario | sent | 201 | 202 | 409 | other | p50 ms | p99 ms | max ms | crashes | settle s | invariants |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    columns = ["scenario", "sent", "201", "202", "409", "other", "p50 ms", "p99 ms", "max ms", "crashes", "settle s",
+               "invariants"]
+    lines = ["# Chaos pipeline report", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in results:
         a = r.answered
         other = sum(v for k, v in a.items() if k not in ("201", "202", "409"))
-        lines.append(f"| {r.scenario} | {r.sent} | {a.get('201', 0)} | {a.get('202', 0)} | {a.get('409', 0)} | {other} "
-                     f"| {r.latency_ms['p50']} | {r.latency_ms['p99']} | {r.max_latency_ms} | {r.restarts} | {r.settle_seconds} "
-                     f"| {'ok' if r.invariants['ok'] else 'FAILED'} |")
+        cells = [r.scenario, r.sent, a.get("201", 0), a.get("202", 0), a.get("409", 0), other, r.latency_ms["p50"],
+                 r.latency_ms["p99"], r.max_latency_ms, r.restarts, r.settle_seconds,
+                 "ok" if r.invariants["ok"] else "FAILED"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     for r in results:
         lines += ["", f"## {r.scenario}: {r.description}", ""]
         for c in r.invariants["checks"]:
