@@ -1,5 +1,10 @@
 """run_worker(): a worker process is a few named loops in threads, an HTTP port with
-/health/live, /health and /metrics, and a graceful stop on SIGTERM."""
+/health/live, /health and /metrics, and a graceful stop on SIGTERM.
+
+A loop is ``run_forever(stop)``: it handles its own transient failures (the relay and the
+consumers back off) and returns when stop is set. An exception that still escapes a loop
+stops the whole worker with exit status 1, so supervisor or the kubelet restarts it fresh.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ Loop = Callable[[threading.Event], None]
 
 
 def every(seconds: float, step: Callable[[], object]) -> Loop:
-    """A loop that runs ``step`` every ``seconds`` and survives its failures."""
+    """A loop that runs ``step`` every ``seconds`` and survives its failures (a sweeper)."""
 
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
@@ -32,25 +37,31 @@ def every(seconds: float, step: Callable[[], object]) -> Loop:
     return run
 
 
-def _guarded(name: str, loop: Loop, stop: threading.Event) -> Callable[[], None]:
+def _guarded(name: str, loop: Loop, stop: threading.Event, crashed: list[str]) -> Callable[[], None]:
     def run() -> None:
         try:
             loop(stop)
         except Exception:
-            # A loop that dies takes the process with it, so supervisor/kubelet restarts a whole worker.
-            log.exception("worker loop crashed", extra={"loop": name})
+            log.exception("worker loop crashed; stopping the worker", extra={"loop": name})
+            crashed.append(name)
             stop.set()
 
     return run
 
 
 def run_worker(service: str, loops: Mapping[str, object], checks: Mapping[str, Check], *, metrics_port: int,
-               on_stop: Sequence[Callable[[], object]] = (), host: str = "0.0.0.0") -> None:  # noqa: S104
-    stop = process.stop_event()
+               on_stop: Sequence[Callable[[], object]] = (), host: str = "0.0.0.0",  # noqa: S104
+               stop: threading.Event | None = None, grace_seconds: float = 10.0) -> None:
+    """Runs until SIGTERM/SIGINT (or ``stop`` is set), lets every loop finish its step, then
+    calls ``on_stop`` in order (closing the bus and pools). Raises SystemExit(1) if a loop crashed."""
+    stop = stop if stop is not None else process.stop_event()
+    crashed: list[str] = []
     http = waitress.create_server(create_app(service, checks, import_name=__name__), host=host, port=metrics_port,
                                   threads=4, ident="valerix")
-    threading.Thread(target=http.run, name="http", daemon=True).start()
-    threads = [threading.Thread(target=_guarded(name, loop, stop), name=name, daemon=True)  # type: ignore[arg-type]
+    http_thread = threading.Thread(target=http.run, name="http", daemon=True)
+    http_thread.start()
+    threads = [threading.Thread(target=_guarded(name, loop, stop, crashed), name=name,  # type: ignore[arg-type]
+                                daemon=True)
                for name, loop in loops.items()]
     for thread in threads:
         thread.start()
@@ -58,10 +69,15 @@ def run_worker(service: str, loops: Mapping[str, object], checks: Mapping[str, C
     stop.wait()
     log.info("worker stopping")
     for thread in threads:
-        thread.join(timeout=10)
+        thread.join(timeout=grace_seconds)
+        if thread.is_alive():
+            log.warning("worker loop did not stop in time", extra={"loop": thread.name})
     http.close()
+    http_thread.join(timeout=5)
     for close in on_stop:
         try:
             close()
         except Exception:
             log.exception("error while stopping")
+    if crashed:
+        raise SystemExit(1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 
@@ -16,19 +14,14 @@ def order() -> None:
 def api() -> None:
     """Serve the REST API and storefront under gunicorn (ORDER_API_BIND, _WORKERS, _THREADS)."""
     from valerix.kit import gunicorn_app
+
+    gunicorn_app.reset_multiproc_dir()  # before any metric exists in this process
+    from valerix.order.bootstrap import create_app
     from valerix.order.settings import OrderSettings
 
     settings = OrderSettings()  # type: ignore[call-arg]
-    gunicorn_app.run(_create_app, bind=settings.order_api_bind, workers=settings.order_api_workers,
+    gunicorn_app.run(create_app, bind=settings.order_api_bind, workers=settings.order_api_workers,
                      threads=settings.order_api_threads)
-
-
-def _create_app() -> Any:
-    # Imported in each worker, after gunicorn_app.run() emptied PROMETHEUS_MULTIPROC_DIR: a
-    # label-less Gauge opens its file at import, which fails in the master before the dir exists.
-    from valerix.order.bootstrap import create_app
-
-    return create_app()
 
 
 @order.command()
