@@ -139,10 +139,10 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("processes"):
         lines.append(f"| stack peak RSS MiB (no PostgreSQL) | {result['stack_peak_rss_mib']} |")
         lines.append(f"| CPU s / 1000 orders (stack, no PostgreSQL) | {result['cpu_per_1000_orders']['stack']} |")
-        lines += ["", "| process group | peak RSS MiB | CPU s | CPU s / 1000 orders | processes |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| process group | peak RSS MiB | peak PSS MiB | CPU s | CPU s / 1000 orders | processes |",
+                  "|---|---|---|---|---|---|"]
         for name, p in result["processes"].items():
-            lines.append(f"| {name} | {p['peak_rss_mib']} | {p['cpu_seconds']} | "
+            lines.append(f"| {name} | {p['peak_rss_mib']} | {p['peak_pss_mib']} | {p['cpu_seconds']} | "
                          f"{result['cpu_per_1000_orders'].get(name, '')} | {p['processes_seen']} |")
     lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {'✅' if t['met'] else '❌'} |"

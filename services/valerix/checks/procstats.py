@@ -37,6 +37,17 @@ def read_proc(pid: int) -> Proc | None:
     return Proc(pid, int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[21]) * PAGE, int(fields[19]))
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages (PostgreSQL's shared buffers) split among their users."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def all_procs() -> dict[int, Proc]:
     found = {}
     for name in os.listdir("/proc"):
@@ -79,13 +90,14 @@ Groups = Callable[[dict[int, Proc]], dict[str, list[int]]]
 @dataclass
 class GroupStats:
     peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
     cpu_ticks: int = 0
     processes_seen: int = 0
     _last: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"peak_rss_mib": round(self.peak_rss_bytes / MIB, 1), "cpu_seconds": round(self.cpu_ticks / TICK, 2),
-                "processes_seen": self.processes_seen}
+        return {"peak_rss_mib": round(self.peak_rss_bytes / MIB, 1),
+                "peak_pss_mib": round(self.peak_pss_bytes / MIB, 1), "cpu_seconds": round(self.cpu_ticks / TICK, 2), "processes_seen": self.processes_seen}
 
 
 class Sampler:
@@ -129,6 +141,7 @@ class Sampler:
             stats = self.stats.setdefault(name, GroupStats())
             tree = {p.pid: p for root in roots for p in descendants(root, procs)}.values()
             stats.peak_rss_bytes = max(stats.peak_rss_bytes, sum(p.rss_bytes for p in tree))
+            stats.peak_pss_bytes = max(stats.peak_pss_bytes, sum(pss_bytes(p.pid) for p in tree))
             for proc in tree:
                 key = (proc.pid, proc.start_ticks)
                 if key not in stats._last:
