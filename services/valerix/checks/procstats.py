@@ -97,7 +97,8 @@ class GroupStats:
 
     def as_dict(self) -> dict[str, float | int]:
         return {"peak_rss_mib": round(self.peak_rss_bytes / MIB, 1),
-                "peak_pss_mib": round(self.peak_pss_bytes / MIB, 1), "cpu_seconds": round(self.cpu_ticks / TICK, 2), "processes_seen": self.processes_seen}
+                "peak_pss_mib": round(self.peak_pss_bytes / MIB, 1),
+                "cpu_seconds": round(self.cpu_ticks / TICK, 2), "processes_seen": self.processes_seen}
 
 
 class Sampler:
