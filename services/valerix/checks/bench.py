@@ -21,7 +21,7 @@ import psycopg
 
 from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import bench_report, invariants
-from valerix.checks.pipeline import journeys, settle
+from valerix.checks.pipeline import journeys
 from valerix.checks.procstats import Proc, Sampler, cmdline
 from valerix.local.stack import Ports, Stack, StackConfig
 
@@ -94,8 +94,8 @@ def stack_groups(stack: Stack) -> Any:
         for proc in procs.values():
             if proc.ppid == supervisord:
                 args = cmdline(proc.pid)
-                name = "-".join(args[args.index("valerix") + 1:][:2]) if "valerix" in args else str(proc.pid)
-                found.setdefault(name, []).append(proc.pid)
+                if "valerix" in args:  # a program being respawned has no command line yet
+                    found.setdefault("-".join(args[args.index("valerix") + 1:][:2]), []).append(proc.pid)
             elif proc.ppid == harness and (args := cmdline(proc.pid)) and Path(args[0]).name == "k6":
                 found["k6"] = [proc.pid]
         if postmaster:
@@ -103,6 +103,22 @@ def stack_groups(stack: Stack) -> Any:
         return found
 
     return groups
+
+
+def settle_with_progress(order_url: str, bound: float) -> tuple[float | None, list[list[float]]]:
+    """Seconds until no order is pending any more (None past the bound), and the curve of
+    unfinished orders over that time, which shows how fast the recovery path drains."""
+    started, curve = time.monotonic(), []
+    while True:
+        at, left = round(time.monotonic() - started, 2), invariants.unfinished_count(order_url)
+        curve.append([at, left])
+        if left == 0:
+            return at, curve
+        if at >= bound:
+            return None, curve
+        if len(curve) % 8 == 1:
+            say(f"{left} orders not final yet ({at:g} s after the load)")
+        time.sleep(0.25)
 
 
 def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None, out: Path) -> dict[str, Any]:
@@ -142,10 +158,11 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     if stack is not None:
         write_local(stack.home / "chaos", OFF_VALUES)
     records = k6.pop("records")
-    seconds_to_final = None
+    seconds_to_final: float | None = None
+    curve: list[list[float]] = []
     if "order_db" in urls:
         say(f"k6 done: {len(records)} orders; waiting for every order to become final")
-        seconds_to_final = settle(urls["order_db"], config.settle_bound)
+        seconds_to_final, curve = settle_with_progress(urls["order_db"], config.settle_bound)
     if sampler is not None:
         sampler.stop()
     acknowledged = [r["id"] for r in records if r["s"] in (201, 202) and r.get("id")]
@@ -153,6 +170,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     result: dict[str, Any] = {
         "scenario": scenario.name, "description": scenario.description, "chaos": scenario.chaos, "k6": k6,
         "base_url": base_url, "summary": bench_report.summarize(records), "seconds_to_final": seconds_to_final,
+        "unfinished_curve": curve,
         "machine": {"loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
                     "busy_percent": round(100 * sampler.machine_busy_fraction, 1) if sampler else None},
         "invariants": {}, "processes": {},
