@@ -15,7 +15,8 @@ CHOICES = ["normal", "gremlin", "schrodinger", "mixed", "all"]
 @click.option("--vus", type=click.IntRange(1, 2000), default=32, show_default=True,
               help="k6 virtual users (closed model); pre-allocated VUs under chaos.")
 @click.option("--rate", type=click.FloatRange(1, 100_000), default=None,
-              help="Orders/s offered under chaos (open model). Default: 80 %% of normal's confirmed orders/s.")
+              help="Orders/s offered under chaos (open model). Default: 80 %% (gremlin) or 40 %% "
+                   "(schrodinger, mixed) of normal's confirmed orders/s.")
 @click.option("--base-url", default=None, help="Drive a running system instead of starting one.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="gunicorn workers.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=32, show_default=True,
