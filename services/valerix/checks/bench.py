@@ -245,5 +245,7 @@ def run(config: BenchConfig) -> list[dict[str, Any]]:
             say(f"{scenario.name}: written {config.out / f'bench-{scenario.name}.md'}")
     finally:
         if stack is not None:
+            stack.stop()
+            shutil.copytree(stack.home / "log", config.out / "bench-logs", dirs_exist_ok=True)  # for a post-mortem
             stack.destroy()
     return results
