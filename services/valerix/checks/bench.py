@@ -54,7 +54,7 @@ SCENARIOS = {s.name: s for s in [
 class BenchConfig:
     scenarios: list[str]
     duration: float = 60.0
-    vus: int = 32
+    vus: int = 16
     rate: float | None = None          # offered orders/s under chaos; default 80 % of normal's
     base_url: str | None = None
     out: Path = Path("test-results")

@@ -12,7 +12,7 @@ CHOICES = ["normal", "gremlin", "schrodinger", "mixed", "all"]
 @click.command()
 @click.option("--scenario", type=click.Choice(CHOICES), default="normal", show_default=True)
 @click.option("--duration", type=click.FloatRange(1, 3600), default=60.0, show_default=True, help="Seconds of load.")
-@click.option("--vus", type=click.IntRange(1, 2000), default=32, show_default=True,
+@click.option("--vus", type=click.IntRange(1, 2000), default=16, show_default=True,
               help="k6 virtual users (closed model); pre-allocated VUs under chaos.")
 @click.option("--rate", type=click.FloatRange(1, 100_000), default=None,
               help="Orders/s offered under chaos (open model). Default: 80 %% (gremlin) or 40 %% "
