@@ -202,3 +202,13 @@ def test_health_openapi_and_framework_errors(client):
     assert {"productId": "SKU-008", "name": "Last unit: limited edition crate", "stock": 1, "priceCents": 99900} in products
     metrics = client.get("/metrics").data.decode()
     assert 'valerix_http_request_duration_seconds_count{method="GET",route="/health",service="order",status="200"}' in metrics
+
+
+def test_chaos_modes_are_reported(order_deps, chaos_dir):
+    from valerix.kit.chaos import ChaosSource
+    from valerix.order import api
+
+    client = api.build_app(order_deps, {}, chaos=ChaosSource(chaos_dir, ttl=0)).test_client()
+    assert client.get("/api/chaos").json["gremlin"]["on"] is False
+    (chaos_dir / "GREMLIN_MODE").write_text("true")
+    assert client.get("/api/chaos").json["gremlin"]["on"] is True

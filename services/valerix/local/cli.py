@@ -39,13 +39,18 @@ def migrate(target: str) -> None:
 @click.option("--inventory-port", type=int, default=3001, show_default=True)
 @click.option("--grpc-port", type=int, default=25051, show_default=True)
 @click.option("--postgres-port", type=int, default=25432, show_default=True)
+@click.option("--prometheus-port", type=int, default=9090, show_default=True)
+@click.option("--backup-port", type=int, default=25080, show_default=True)
+@click.option("--worker-metrics-ports", type=(int, int), default=(9101, 9102), show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True, help="gunicorn workers of the order API.")
-def up(home: Path, order_port: int, inventory_port: int, grpc_port: int, postgres_port: int, workers: int) -> None:
+def up(home: Path, order_port: int, inventory_port: int, grpc_port: int, postgres_port: int, prometheus_port: int,
+       backup_port: int, worker_metrics_ports: tuple[int, int], workers: int) -> None:
     """Start everything on this machine and keep it running until Ctrl-C."""
     from valerix.local.stack import Ports, Stack, StackConfig
 
     ports = Ports(postgres=postgres_port, order_api=order_port, inventory_http=inventory_port,
-                  inventory_grpc=grpc_port)
+                  inventory_grpc=grpc_port, prometheus=prometheus_port, backup_service=backup_port,
+                  order_worker_metrics=worker_metrics_ports[0], inventory_worker_metrics=worker_metrics_ports[1])
     stack = Stack(StackConfig(home=home, ports=ports, order_api_workers=workers))
 
     def stop(signum: int, frame: object) -> None:

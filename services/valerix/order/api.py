@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request, url_for
 
+from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
@@ -52,7 +53,8 @@ def _order_id(order_id: str) -> str:
     return order_id
 
 
-def build_app(deps: service.Deps, checks: Mapping[str, Check], alerts: Any = None) -> Flask:
+def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSource | None = None,
+              alerts: Any = None) -> Flask:
     app = create_app("order", checks, import_name=__name__)
 
     @app.post("/api/orders")
@@ -106,6 +108,11 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], alerts: Any = Non
             raise Problem(503, "Inventory is not answering right now; try again shortly.",
                           headers={"Retry-After": "2"}) from None
         return jsonify([storefront.product_view(p) for p in found])
+
+    @app.get("/api/chaos")
+    def chaos_modes() -> Response:
+        """Which chaos modes are on, for the storefront's health strip."""
+        return jsonify((chaos.current() if chaos else ChaosConfig()).as_dict())
 
     @app.get("/openapi.json")
     def openapi() -> Response:

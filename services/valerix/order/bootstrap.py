@@ -6,6 +6,7 @@ from flask import Flask
 
 from valerix.kit import db, logs
 from valerix.kit.bootstrap import bus_check
+from valerix.kit.chaos import ChaosSource
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.inventory_client import Catalogue, InventoryClient
@@ -27,4 +28,4 @@ def create_app() -> Flask:
     pool = deps.uow().pool
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings),
               "inventoryGrpc": deps.inventory.check_health}
-    return api.build_app(deps, checks)
+    return api.build_app(deps, checks, chaos=ChaosSource(settings.chaos_dir))

@@ -1,0 +1,166 @@
+"""`valerix chaos`: turn Gremlin and Schrödinger on and off, live, locally or in Kubernetes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from valerix.kit.chaos import KEYS, ChaosConfig, read_raw
+
+DEFAULT_CONFIGMAP = "valerix-chaos"
+
+
+def gremlin_values(on: bool, every: int | None, min_ms: int | None, max_ms: int | None,
+                   seed: int | None) -> dict[str, str]:
+    values = {"GREMLIN_MODE": "true" if on else "false"}
+    if on:
+        values["GREMLIN_EVERY_N"] = str(every or 0)
+        if min_ms is not None:
+            values["GREMLIN_MIN_DELAY_MS"] = str(min_ms)
+        if max_ms is not None:
+            values["GREMLIN_MAX_DELAY_MS"] = str(max_ms)
+        if seed is not None:
+            values["GREMLIN_SEED"] = str(seed)
+    return values
+
+
+def schrodinger_values(on: bool, probability: float | None, mode: str | None, seed: int | None) -> dict[str, str]:
+    values = {"SCHRODINGER_MODE": "true" if on else "false"}
+    if on:
+        if probability is not None:
+            values["SCHRODINGER_CRASH_PROBABILITY"] = str(probability)
+        if mode is not None:
+            values["SCHRODINGER_FAILURE"] = mode
+        if seed is not None:
+            values["SCHRODINGER_SEED"] = str(seed)
+    return values
+
+
+OFF_VALUES = {"GREMLIN_MODE": "false", "SCHRODINGER_MODE": "false"}
+
+
+def configmap_patch(values: dict[str, str]) -> dict[str, Any]:
+    """A strategic-merge patch that sets only the given keys of the chaos ConfigMap."""
+    unknown = set(values) - set(KEYS)
+    if unknown:
+        raise ValueError(f"not chaos keys: {sorted(unknown)}")
+    return {"data": dict(values)}
+
+
+def write_local(chaos_dir: Path, values: dict[str, str]) -> None:
+    """One file per key, replaced atomically so a reader never sees half a value."""
+    chaos_dir.mkdir(parents=True, exist_ok=True)
+    for key, value in values.items():
+        tmp = chaos_dir / f".{key}.tmp"
+        tmp.write_text(value + "\n")
+        tmp.replace(chaos_dir / key)
+
+
+def patch_kubernetes(values: dict[str, str], namespace: str, name: str) -> None:
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    client.CoreV1Api().patch_namespaced_config_map(name, namespace, configmap_patch(values))
+
+
+def read_kubernetes(namespace: str, name: str) -> dict[str, str]:
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return dict(client.CoreV1Api().read_namespaced_config_map(name, namespace).data or {})
+
+
+@click.group()
+@click.option("--chaos-dir", type=click.Path(path_type=Path),
+              default=lambda: os.environ.get("CHAOS_DIR", ".valerix/chaos"),
+              show_default=".valerix/chaos or $CHAOS_DIR")
+@click.option("--kubernetes", "use_k8s", is_flag=True, help="Patch the chart's chaos ConfigMap instead.")
+@click.option("--namespace", default="default", show_default=True)
+@click.option("--configmap", default=DEFAULT_CONFIGMAP, show_default=True)
+@click.pass_context
+def chaos(ctx: click.Context, chaos_dir: Path, use_k8s: bool, namespace: str, configmap: str) -> None:
+    """Failure injection: Gremlin (slow ReserveStock) and Schrödinger (die after commit)."""
+    def apply(values: dict[str, str]) -> None:
+        if use_k8s:
+            patch_kubernetes(values, namespace, configmap)
+        else:
+            write_local(chaos_dir, values)
+
+    def current() -> ChaosConfig:
+        raw = read_kubernetes(namespace, configmap) if use_k8s else read_raw(chaos_dir)
+        return ChaosConfig.parse(raw)
+
+    ctx.obj = {"apply": apply, "current": current}
+
+
+@chaos.command()
+@click.pass_obj
+def status(obj: dict[str, Any]) -> None:
+    """Show which chaos modes are on (pods pick changes up within a second)."""
+    click.echo(json.dumps(obj["current"]().as_dict(), indent=2))
+
+
+@chaos.command()
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--every", type=click.IntRange(0, 1_000_000), default=None, help="Delay only every Nth ReserveStock.")
+@click.option("--min-ms", type=click.IntRange(0, 60_000), default=None)
+@click.option("--max-ms", type=click.IntRange(0, 60_000), default=None)
+@click.option("--seed", type=int, default=None, help="Seed the random delays for a repeatable run.")
+@click.pass_obj
+def gremlin(obj: dict[str, Any], state: str, every: int | None, min_ms: int | None, max_ms: int | None,
+            seed: int | None) -> None:
+    """Delay ReserveStock by a random [min, max] ms (all calls, or every Nth)."""
+    obj["apply"](gremlin_values(state == "on", every, min_ms, max_ms, seed))
+    click.echo(json.dumps(obj["current"]().as_dict()["gremlin"]))
+
+
+@chaos.command()
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--probability", type=click.FloatRange(0, 1), default=None)
+@click.option("--mode", type=click.Choice(["crash", "error"]), default=None,
+              help="crash: the process dies after the commit; error: it answers INTERNAL.")
+@click.option("--seed", type=int, default=None)
+@click.pass_obj
+def schrodinger(obj: dict[str, Any], state: str, probability: float | None, mode: str | None,
+                seed: int | None) -> None:
+    """Make a committed ReserveStock die (or fail) before it answers."""
+    obj["apply"](schrodinger_values(state == "on", probability, mode, seed))
+    click.echo(json.dumps(obj["current"]().as_dict()["schrodinger"]))
+
+
+@chaos.command()
+@click.pass_obj
+def reset(obj: dict[str, Any]) -> None:
+    """Turn every chaos mode off."""
+    obj["apply"](OFF_VALUES)
+    click.echo(json.dumps(obj["current"]().as_dict()))
+
+
+@chaos.command("test")
+@click.option("--seconds", type=click.FloatRange(1, 600), default=15.0, show_default=True,
+              help="How long each scenario drives orders.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=6, show_default=True)
+@click.option("--settle", type=click.FloatRange(1, 600), default=60.0, show_default=True,
+              help="How long every order may take to become final after chaos stops.")
+@click.option("--scenario", "scenarios", multiple=True,
+              type=click.Choice(["baseline", "gremlin", "schrodinger-crash", "schrodinger-error"]))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("test-results"), show_default=True)
+def chaos_test(seconds: float, concurrency: int, settle: float, scenarios: tuple[str, ...], out: Path) -> None:
+    """The automated chaos pipeline: starts its own system, runs every scenario, checks the invariants."""
+    from valerix.checks.pipeline import markdown, run
+
+    ok, results = run(out, seconds, concurrency, settle, list(scenarios) or None)
+    click.echo(markdown(results))
+    click.echo(f"Report: {out / 'chaos-report.json'}")
+    if not ok:
+        raise SystemExit(1)

@@ -1,0 +1,54 @@
+"""scripts/up, as a person runs it: starts everything, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from valerix.kit.ports import free_port, is_free
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def test_up_starts_the_system_and_ctrl_c_leaves_no_process_behind(tmp_path):
+    ports = {name: free_port() for name in ("order", "inventory", "grpc", "postgres", "prometheus", "backup", "m1", "m2")}
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts/up"), "--home", str(home), "--order-port", str(ports["order"]),
+         "--inventory-port", str(ports["inventory"]), "--grpc-port", str(ports["grpc"]),
+         "--postgres-port", str(ports["postgres"]), "--prometheus-port", str(ports["prometheus"]),
+         "--backup-port", str(ports["backup"]), "--worker-metrics-ports", str(ports["m1"]), str(ports["m2"]),
+         "--workers", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Press Ctrl-C" in line or proc.poll() is not None:
+                break
+        output = "".join(lines)
+        assert "Valerix is up." in output, output
+        assert f"http://127.0.0.1:{ports['order']}/" in output and str(home / "log") in output
+        order = httpx.post(f"http://127.0.0.1:{ports['order']}/api/orders",
+                           json={"productId": "SKU-001", "quantity": 1}, timeout=10)
+        assert order.status_code == 201, order.text
+        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in the terminal does
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    for name, port in ports.items():
+        assert is_free(port), f"{name} port {port} still in use after Ctrl-C"
+    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], f"processes left behind: {leftovers}"
