@@ -14,6 +14,13 @@
     failed: "Not placed",
     cancelled: "Cancelled"
   };
+  var STEP_LABEL = {
+    pending: "Received",
+    pending_verification: "Verifying with the warehouse",
+    confirmed: "Confirmed",
+    failed: "Not placed",
+    cancelled: "Cancelled"
+  };
   var REASON_TEXT = {
     insufficient_stock: "not enough stock",
     unknown_product: "unknown product",
@@ -275,11 +282,14 @@
       var li = el("li", "step");
       li.dataset.status = h.to;
       if (i === history.length - 1) li.classList.add("current");
-      li.appendChild(el("span", "step-name", STATUS_LABEL[h.to] || h.to));
+      li.appendChild(el("span", "step-name", STEP_LABEL[h.to] || h.to));
       var when = el("time", "step-time", clock(h.at));
       when.dateTime = h.at;
       li.appendChild(when);
-      if (i > 0) li.appendChild(el("span", "step-delta", "+" + ((new Date(h.at).getTime() - first) / 1000).toFixed(1) + " s"));
+      if (i > 0) {
+        var seconds = (new Date(h.at).getTime() - first) / 1000;
+        li.appendChild(el("span", "step-delta", "+" + seconds.toFixed(seconds < 10 ? 2 : 1) + " s"));
+      }
       if (h.reason) li.appendChild(el("span", "step-reason", reasonText(h.reason)));
       steps.appendChild(li);
     });
