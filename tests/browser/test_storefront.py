@@ -18,7 +18,7 @@ def test_place_an_order_and_see_it_confirmed(desktop, storefront, shots):
     result = page.locator("#result")
     expect(result).to_have_attribute("data-kind", "confirmed")
     expect(result).to_contain_text("Your order is confirmed")
-    expect(result).to_contain_text("2 × Frost-proof shipping crate")
+    expect(result).to_contain_text("2 \u00d7 Frost-proof shipping crate")
     order_id = page.evaluate("window.valerixStorefront.state.answered")
     assert storefront.status(order_id) == "confirmed"
     row = page.locator(f'.order[data-order-id="{order_id}"]')
@@ -26,3 +26,120 @@ def test_place_an_order_and_see_it_confirmed(desktop, storefront, shots):
     expect(page.locator("#timeline-steps .step-name")).to_have_text(["Received", "Confirmed"])
     expect(page.locator('.stock[data-product-id="SKU-001"]')).to_have_text("498")
     page.screenshot(path=str(shots / "storefront-desktop-confirmed.png"), full_page=True)
+
+
+def test_out_of_stock_is_said_kindly(phone, storefront, shots):
+    page = phone
+    place(page, "SKU-008", "2")
+    result = page.locator("#result")
+    expect(result).to_have_attribute("data-kind", "out-of-stock")
+    expect(result).to_contain_text("Sorry, we don't have enough Last unit: limited edition crate in stock.")
+    expect(result).to_contain_text("Only 1 left")
+    order_id = page.evaluate("window.valerixStorefront.state.answered")
+    assert storefront.status(order_id) == "failed"
+    expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Not placed: not enough stock")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "the page must not scroll sideways on a phone"
+    page.screenshot(path=str(shots / "storefront-phone-out-of-stock.png"), full_page=True)
+
+
+def test_bad_quantity_is_rejected_in_the_form_and_by_the_server(desktop, storefront, shots):
+    page = desktop
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    for bad in ["0", "1001", "2.5", "-3", ""]:
+        place(page, "SKU-001", bad)
+        expect(page.locator("#quantity-error")).to_have_text("Please enter a whole number from 1 to 1000.")
+        expect(page.get_by_label("Quantity")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#result")).to_have_attribute("data-kind", "refused")
+    assert posts == [], "the form must not send an invalid quantity"
+    expect(page.get_by_label("Quantity")).to_be_focused()
+    page.screenshot(path=str(shots / "storefront-desktop-bad-quantity.png"))
+
+    answer = page.request.post(storefront.url + "/api/orders", data={"productId": "SKU-001", "quantity": 1001})
+    assert answer.status == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert any(e["field"] == "quantity" for e in answer.json()["errors"])
+
+    # A refusal the form cannot foresee (a product the catalogue no longer has) is shown kindly.
+    page.evaluate("""() => { const o = document.createElement('option'); o.value = 'SKU-999';
+                       o.textContent = 'Discontinued crate'; document.getElementById('product').appendChild(o); }""")
+    place(page, "SKU-999", "1")
+    result = page.locator("#result")
+    expect(result).to_have_attribute("data-kind", "refused")
+    expect(result).to_contain_text("The shop could not accept this order.")
+    expect(result).to_contain_text("Unknown product(s): SKU-999.")
+    assert posts == [storefront.url + "/api/orders"]
+
+
+def test_with_gremlin_the_order_is_verified_then_confirmed_without_a_reload(phone, browser, storefront, shots):
+    page = phone
+    page.evaluate("window.__sameDocument = true")
+    storefront.gremlin(True)
+    try:
+        expect(page.locator("#chaos .badge")).to_have_text("Gremlin on: 2600\u20132600 ms delays", timeout=12_000)
+        place(page, "SKU-002", "3")
+        result = page.locator("#result")
+        expect(result).to_have_attribute("data-kind", "verifying", timeout=8_000)
+        expect(result).to_contain_text("We are verifying your order with the warehouse.")
+        order_id = page.evaluate("window.valerixStorefront.state.answered")
+        assert storefront.status(order_id) == "pending_verification"
+        expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Verifying with the warehouse")
+        page.screenshot(path=str(shots / "storefront-phone-verifying.png"), full_page=True)
+    finally:
+        storefront.gremlin(False)
+    storefront.finalise(order_id)   # the inventory worker + order worker's job, done the same way
+    expect(result).to_have_attribute("data-kind", "confirmed")
+    expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Confirmed")
+    expect(page.locator("#timeline-steps .step-name")).to_have_text(
+        ["Received", "Verifying with the warehouse", "Confirmed"])
+    expect(page.locator("#timeline-steps .step-reason").first).to_have_text("the warehouse took too long to answer")
+    expect(page.locator("#announcer")).to_contain_text("is now confirmed")
+    assert page.evaluate("window.__sameDocument") is True, "the page must update without a reload"
+    expect(page.locator("#chaos .badge")).to_have_text("Chaos off", timeout=12_000)
+    page.screenshot(path=str(shots / "storefront-phone-verified-confirmed.png"), full_page=True)
+
+
+def test_cancel_a_confirmed_order_returns_its_stock(desktop, storefront):
+    page = desktop
+    place(page, "SKU-006", "5")
+    expect(page.locator("#result")).to_have_attribute("data-kind", "confirmed")
+    order_id = page.evaluate("window.valerixStorefront.state.answered")
+    stock = page.locator('.stock[data-product-id="SKU-006"]')
+    expect(stock).not_to_have_text("50")
+    before = int(stock.inner_text())
+    page.get_by_role("button", name=f"Cancel order {order_id[4:12]}").click()
+    expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Cancelled")
+    expect(page.locator("#result")).to_contain_text("is cancelled")
+    expect(stock).to_have_text(str(before + 5))
+    expect(page.get_by_role("button", name=f"Cancel order {order_id[4:12]}")).to_have_count(0)
+
+
+def test_keyboard_only_with_visible_focus_and_labelled_controls(desktop, storefront):
+    page = desktop
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the order form")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    select = page.get_by_label("Product", exact=True)
+    expect(select).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "focus must be visible"
+    select.select_option("SKU-004")          # what the arrow keys do on a focused select
+    page.keyboard.press("Tab")
+    quantity = page.get_by_label("Quantity")
+    expect(quantity).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("3")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result")).to_have_attribute("data-kind", "confirmed")
+    for control in page.locator("input, select").all():
+        assert control.evaluate("c => c.labels.length") == 1
+    assert page.locator("#result").get_attribute("aria-live") == "polite"
+    assert page.locator("#announcer").get_attribute("aria-live") == "polite"
+
+
+def test_health_strip_is_grey_without_monitoring(desktop):
+    lights = desktop.locator(".light")
+    expect(lights).to_have_count(3)
+    for light in lights.all():
+        expect(light).to_have_attribute("data-state", "unknown")
+    expect(desktop.locator(".light-name")).to_have_text(["Response time", "Error rate", "Dependencies"])
