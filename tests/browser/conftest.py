@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
+from support.browser import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, open_page
 from support.storefront import Storefront, running_storefront
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-results"
-PHONE = {"width": 360, "height": 780}
-DESKTOP = {"width": 1280, "height": 900}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -56,15 +50,6 @@ def browser() -> Iterator[Any]:
 def shots() -> Path:
     SHOTS.mkdir(exist_ok=True)
     return SHOTS
-
-
-def open_page(browser: Any, storefront: Storefront, viewport: dict[str, int]) -> Any:
-    context = browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(storefront.url + "/")
-    page.wait_for_selector("#product-rows .stock")
-    return page
 
 
 @pytest.fixture

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import ExitStack
+
 from playwright.sync_api import expect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from support.browser import PHONE, open_page
 
 
 def place(page, product_id: str, quantity: str) -> None:
@@ -75,10 +82,10 @@ def test_with_gremlin_the_order_is_verified_then_confirmed_without_a_reload(phon
     page.evaluate("window.__sameDocument = true")
     storefront.gremlin(True)
     try:
-        expect(page.locator("#chaos .badge")).to_have_text("Gremlin on: 2600\u20132600 ms delays", timeout=12_000)
         place(page, "SKU-002", "3")
         result = page.locator("#result")
         expect(result).to_have_attribute("data-kind", "verifying", timeout=8_000)
+        expect(page.locator("#chaos .badge")).to_have_text("Gremlin on: 2600\u20132600 ms delays")
         expect(result).to_contain_text("We are verifying your order with the warehouse.")
         order_id = page.evaluate("window.valerixStorefront.state.answered")
         assert storefront.status(order_id) == "pending_verification"
@@ -94,7 +101,7 @@ def test_with_gremlin_the_order_is_verified_then_confirmed_without_a_reload(phon
     expect(page.locator("#timeline-steps .step-reason").first).to_have_text("the warehouse took too long to answer")
     expect(page.locator("#announcer")).to_contain_text("is now confirmed")
     assert page.evaluate("window.__sameDocument") is True, "the page must update without a reload"
-    expect(page.locator("#chaos .badge")).to_have_text("Chaos off", timeout=12_000)
+    expect(page.locator("#chaos .badge")).to_have_text("Chaos off")
     page.screenshot(path=str(shots / "storefront-phone-verified-confirmed.png"), full_page=True)
 
 
@@ -143,3 +150,40 @@ def test_health_strip_is_grey_without_monitoring(desktop):
     for light in lights.all():
         expect(light).to_have_attribute("data-state", "unknown")
     expect(desktop.locator(".light-name")).to_have_text(["Response time", "Error rate", "Dependencies"])
+
+
+def test_without_a_socket_slot_the_page_polls_every_2_s(browser, storefront, shots):
+    held = ExitStack()
+    url = storefront.url.replace("http://", "ws://") + "/ws/orders"
+    deadline = time.monotonic() + 10
+    with held:
+        refusals = 0
+        while refusals < 2:   # take every slot left; sockets of earlier tests' pages may still be closing
+            try:
+                held.enter_context(connect(url, open_timeout=5))
+                refusals = 0
+            except InvalidStatus as error:
+                assert error.response.status_code == 503
+                refusals += 1
+                time.sleep(0.5)
+            assert time.monotonic() < deadline
+        page = open_page(browser, storefront, PHONE)
+        try:
+            expect(page.locator("#connection")).to_have_attribute("data-mode", "polling")
+            expect(page.locator("#connection")).to_have_text("Checking every 2 s")
+            storefront.gremlin(True)
+            try:
+                place(page, "SKU-005", "2")
+                expect(page.locator("#result")).to_have_attribute("data-kind", "verifying", timeout=8_000)
+            finally:
+                storefront.gremlin(False)
+            order_id = page.evaluate("window.valerixStorefront.state.answered")
+            storefront.finalise(order_id)
+            finalised = time.monotonic()
+            expect(page.locator("#result")).to_have_attribute("data-kind", "confirmed", timeout=4_000)
+            assert time.monotonic() - finalised < 3.5, "polling every 2 s must notice within one period"
+            page.screenshot(path=str(shots / "storefront-phone-polling.png"))
+            held.close()   # slots free again: the page goes back to live updates by itself
+            expect(page.locator("#connection")).to_have_attribute("data-mode", "live", timeout=15_000)
+        finally:
+            page.context.close()

@@ -3,7 +3,7 @@
   "use strict";
 
   var POLL_MS = 2000;            // the fallback when the WebSocket is not open
-  var HEALTH_MS = 5000;
+  var HEALTH_MS = 3000;
   var RECENT = 10;
   var MAX_QTY = 1000;
 
@@ -543,7 +543,7 @@
       if (watchdog) window.clearTimeout(watchdog);
       setMode("polling");
       window.setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 30000);
+      retryMs = Math.min(retryMs * 2, 10000);
     });
   }
 
