@@ -86,6 +86,7 @@ class HubConfig:
     listen_poll: float = 1.0
     keepalive_every: float = 30.0       # SELECT 1 on the LISTEN connection to notice a half-open socket
     max_backoff: float = 5.0
+    autostart: bool = True              # False: no threads (unit tests drive the hub by hand)
 
 
 class LiveHub:
@@ -150,7 +151,7 @@ class LiveHub:
     # -- threads (started lazily: gunicorn forks workers after import, threads do not survive a fork) --
     def _start_once(self) -> None:
         with self._lock:
-            if self._started:
+            if self._started or not self.config.autostart:
                 return
             self._started = True
         threading.Thread(target=self._listen_forever, name="live-listen", daemon=True).start()
