@@ -4,7 +4,9 @@ PostgreSQL LISTEN/NOTIFY and a real gRPC inventory: open sockets never starve th
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import statistics
 import tempfile
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 from websockets.sync.client import ClientConnection, connect
 
@@ -173,3 +175,17 @@ def test_plain_http_and_foreign_pages_are_refused(server):
     plain = httpx.get(f"{server.url}/ws/orders", timeout=5)
     assert plain.status_code == 426 and plain.headers["content-type"] == "application/problem+json"
     assert refusal(server, origin="http://evil.example").status_code == 403
+
+
+def test_a_worker_shutting_down_closes_its_sockets_promptly(pg, home):
+    with running_storefront(pg.admin_url, home, workers=1, threads=4, slots=2) as server, \
+            open_socket(server) as socket:
+        started = time.monotonic()
+        os.kill(server.pid, signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        assert time.monotonic() - started < 3, "the socket must not wait for gunicorn's graceful timeout"
+        exited = server.wait_exit(timeout=8)
+        assert exited is not None and time.monotonic() - started < 8

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,22 @@ from valerix.order.inventory_client import InventoryClient
 @dataclass
 class Storefront:
     url: str
-    pid: int
+    proc: subprocess.Popen[bytes]
     order_pool: ConnectionPool[Any]
     inventory_pool: ConnectionPool[Any]
     inventory_target: str
     chaos_dir: Path
     log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_exit(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def gremlin(self, on: bool, delay_ms: int = 2600) -> None:
         """Turns Gremlin on or off live, the way `valerix chaos` does: files in CHAOS_DIR."""
@@ -131,9 +141,10 @@ def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
-        yield Storefront(url, proc.pid, order_pool, inventory_pool, target, chaos_dir, log)
+        yield Storefront(url, proc, order_pool, inventory_pool, target, chaos_dir, log)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

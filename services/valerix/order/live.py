@@ -24,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +44,28 @@ log = logging.getLogger(__name__)
 
 SOCKETS_OPEN = Gauge("valerix_live_sockets_open", "Storefront WebSockets open", multiprocess_mode="livesum")
 SOCKETS_REFUSED = Counter("valerix_live_sockets_refused_total", "WebSocket upgrades refused", ["reason"])
+
+
+SERVICE_RESTART = 1012
+
+
+def close_sockets_on_sigterm(hub: LiveHub) -> None:
+    """Under gunicorn, SIGTERM makes a worker wait up to its graceful timeout for open
+    connections, and a socket never ends by itself: every restart would take the full timeout
+    and end in a kill. So the worker's own SIGTERM handler is wrapped to close the sockets
+    first (code 1012: browsers reconnect to another worker). Without gunicorn's handler in
+    place (tests, other servers) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        hub.close_all()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)
 
 
 class SocketSlots:
@@ -95,7 +119,7 @@ class LiveEndpoint:
         if not _same_origin(environ):
             SOCKETS_REFUSED.labels(reason="origin").inc()
             return _problem(start_response, 403, "WebSockets are accepted from this site's own pages only.")
-        if not self.slots.take():
+        if self.hub.closing.is_set() or not self.slots.take():
             SOCKETS_REFUSED.labels(reason="full").inc()
             return _problem(start_response, 503,
                             "Every live-update slot of this server is taken; poll GET /api/orders instead.",
@@ -124,6 +148,8 @@ class LiveEndpoint:
             ws.send(message("hello", watching="all" if subscriber.order_ids is None else sorted(subscriber.order_ids),
                             heartbeatSeconds=self.config.heartbeat))
             self._pump(ws, subscriber, wake)
+            if self.hub.closing.is_set():
+                ws.close(SERVICE_RESTART, "the server is restarting; reconnect")
         except ConnectionClosed:
             pass
         finally:
@@ -137,7 +163,7 @@ class LiveEndpoint:
         # Both the socket's reader thread and the hub set `wake`; client messages are drained
         # before the queue so a wake-up that arrives meanwhile is never lost.
         last_sent = time.monotonic()
-        while ws.connected:
+        while ws.connected and not self.hub.closing.is_set():
             wake.wait(self.config.heartbeat)
             wake.clear()
             while (incoming := ws.receive(timeout=0)) is not None:

@@ -104,6 +104,7 @@ class LiveHub:
         self._last_stock: str | None = None      # the last stock message, sent to each new socket
         self._last_products: Any = object()
         self.listening = threading.Event()
+        self.closing = threading.Event()        # set when the worker shuts down: sockets say goodbye
         self.reconnects = 0
         self.delivered = 0
 
@@ -161,6 +162,12 @@ class LiveHub:
     def stop(self) -> None:
         self._stopping.set()
         self._stock_due.set()
+
+    def close_all(self) -> None:
+        """Asks every socket to close (safe from a signal handler: it only sets events)."""
+        self.closing.set()
+        for subscriber in self._subscribers.copy():
+            subscriber.wake.set()
 
     def _listen_forever(self) -> None:
         backoff, connected_before = 0.2, False

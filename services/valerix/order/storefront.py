@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from valerix.kit.problems import Problem
 from valerix.order import service
 from valerix.order.inventory_client import Product
-from valerix.order.live import LiveEndpoint, SocketConfig, SocketSlots
+from valerix.order.live import LiveEndpoint, SocketConfig, SocketSlots, close_sockets_on_sigterm
 from valerix.order.live_hub import HubConfig, LiveHub
 
 UI_DIR = Path(str(resources.files("valerix.order") / "ui"))
@@ -56,6 +56,7 @@ def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
     size = LiveSettings().socket_slots() if slots is None else slots
     app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size), socket_config)  # type: ignore[method-assign]
     app.extensions["valerix.live"] = hub
+    close_sockets_on_sigterm(hub)
     return hub
 
 
