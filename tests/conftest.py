@@ -13,6 +13,8 @@ import pytest
 from valerix.kit import embedded_pg
 from valerix.kit.ports import free_port
 
+pytest_plugins = ["support.bus"]  # bus, bus_db_url, service_pool
+
 _counter = itertools.count()
 
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import grpc
 from psycopg_pool import ConnectionPool
 
-from valerix.inventory import service
+from valerix.inventory import metrics, service
 from valerix.inventory.domain import InvalidReservation, Line, Outcome, Rejection, ReservationStatus
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
@@ -81,8 +81,11 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             outcome = service.reserve(self.pool, request.order_id, lines)
         except InvalidReservation as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        response = to_response(outcome)
+        metrics.RESERVATIONS.labels(outcome=pb.ReserveOutcome.Name(response.outcome).removeprefix(
+            "RESERVE_OUTCOME_").lower() + ("_replayed" if outcome.replayed else "")).inc()
         self.chaos.after_commit(context)
-        return to_response(outcome)
+        return response
 
     def ReleaseStock(self, request: pb.ReleaseStockRequest,
                      context: grpc.ServicerContext) -> pb.ReleaseStockResponse:

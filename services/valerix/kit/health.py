@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -36,3 +38,20 @@ def run_checks(service: str, checks: Mapping[str, Check],
     body = {"status": "healthy" if healthy else "unhealthy", "service": service,
             "timestamp": datetime.now(UTC).isoformat(), "dependencies": dependencies}
     return healthy, body
+
+
+def watch(service: str, checks: Mapping[str, Check], interval: float = 5.0) -> threading.Thread:
+    """Runs the checks in the background so valerix_dependency_up is fresh for Prometheus
+    even when nothing polls /health."""
+
+    def loop() -> None:
+        while True:
+            try:
+                run_checks(service, checks)
+            except Exception:
+                log.exception("health watch failed")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="health-watch", daemon=True)
+    thread.start()
+    return thread

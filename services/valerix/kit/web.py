@@ -23,6 +23,8 @@ UNROUTED = "<unmatched>"
 
 def create_app(service: str, checks: Mapping[str, health.Check], import_name: str = __name__) -> Flask:
     app = Flask(import_name)
+    if checks:
+        health.watch(service, checks)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

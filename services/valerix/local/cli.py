@@ -75,17 +75,20 @@ def up(home: Path, order_port: int, inventory_port: int, grpc_port: int, postgre
 
 
 def _banner(stack: object) -> None:
+    from valerix.local.prometheus import find_prometheus
     from valerix.local.stack import Stack
 
     assert isinstance(stack, Stack)
     p, home = stack.config.ports, stack.home
+    prometheus = (f"http://127.0.0.1:{p.prometheus}" if find_prometheus()
+                  else "not installed (apt-get install prometheus), so the alert lights stay grey")
     click.echo(f"""
 Valerix is up.
   Storefront        {stack.order_url}/
   Order API         {stack.order_url}/api/orders   (OpenAPI: {stack.order_url}/openapi.json)
   Inventory HTTP    {stack.inventory_url}/api/products
   Inventory gRPC    127.0.0.1:{p.inventory_grpc}
-  Prometheus        http://127.0.0.1:{p.prometheus}   (when the prometheus binary is installed)
+  Prometheus        {prometheus}
   PostgreSQL        127.0.0.1:{p.postgres}   (credentials in {home / 'credentials.json'})
   Logs              {home / 'log'}/
   Chaos             valerix chaos status | gremlin on | schrodinger on

@@ -4,9 +4,12 @@ only when its tool is present in this build."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import TYPE_CHECKING
 
-from valerix.local import supervisor
+from valerix.local import prometheus, supervisor
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from valerix.local.stack import Stack
@@ -15,6 +18,15 @@ if TYPE_CHECKING:
 def programs(stack: Stack, valerix: list[str]) -> list[supervisor.Program]:
     found: list[supervisor.Program] = []
     config, p = stack.config, stack.config.ports
+    if config.with_prometheus:
+        argv = prometheus.prepare(stack.home, {
+            "order-api": [f"127.0.0.1:{p.order_api}"], "order-worker": [f"127.0.0.1:{p.order_worker_metrics}"],
+            "inventory-api": [f"127.0.0.1:{p.inventory_http}"],
+            "inventory-worker": [f"127.0.0.1:{p.inventory_worker_metrics}"]}, listen=f"127.0.0.1:{p.prometheus}")
+        if argv:
+            found.append(supervisor.Program("prometheus", argv, {}))
+        else:
+            log.warning("Prometheus is not installed (apt-get install prometheus); running without it")
     if config.with_backup and importlib.util.find_spec("valerix.backup.cli") is not None:
         found.append(supervisor.Program("backup-service", [
             *valerix, "backup", "mock-server", "--host", "127.0.0.1", "--port", str(p.backup_service),

@@ -7,7 +7,6 @@ import binascii
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from flask import Flask, Response, jsonify, request, url_for
 
@@ -16,6 +15,7 @@ from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
 from valerix.order import service, storefront
+from valerix.order.alerts import AlertsClient, alerts_view
 from valerix.order.domain import IllegalTransition, InvalidOrder, OrderStatus
 from valerix.order.inventory_client import InventoryUnavailable
 from valerix.order.openapi import document
@@ -54,7 +54,7 @@ def _order_id(order_id: str) -> str:
 
 
 def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSource | None = None,
-              alerts: Any = None) -> Flask:
+              alerts: AlertsClient | None = None) -> Flask:
     app = create_app("order", checks, import_name=__name__)
 
     @app.post("/api/orders")
@@ -108,6 +108,11 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
             raise Problem(503, "Inventory is not answering right now; try again shortly.",
                           headers={"Retry-After": "2"}) from None
         return jsonify([storefront.product_view(p) for p in found])
+
+    @app.get("/api/alerts")
+    def alert_lights() -> Response:
+        """The three alert lights from Prometheus, for the storefront."""
+        return jsonify(alerts_view(alerts))
 
     @app.get("/api/chaos")
     def chaos_modes() -> Response:

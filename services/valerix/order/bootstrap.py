@@ -9,6 +9,7 @@ from valerix.kit.bootstrap import bus_check
 from valerix.kit.chaos import ChaosSource
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
+from valerix.order.alerts import AlertsClient
 from valerix.order.inventory_client import Catalogue, InventoryClient
 from valerix.order.settings import OrderSettings
 
@@ -28,4 +29,5 @@ def create_app() -> Flask:
     pool = deps.uow().pool
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings),
               "inventoryGrpc": deps.inventory.check_health}
-    return api.build_app(deps, checks, chaos=ChaosSource(settings.chaos_dir))
+    alerts = AlertsClient(settings.prometheus_url) if settings.prometheus_url else None
+    return api.build_app(deps, checks, chaos=ChaosSource(settings.chaos_dir), alerts=alerts)

@@ -1,0 +1,66 @@
+"""Creates the bus entities: in an Azure Service Bus namespace through the management client,
+or in bus_db (migrations, then the topology rows) for the embedded bus. Safe to repeat."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.servicebus.management import ServiceBusAdministrationClient
+
+from valerix.kit import db
+from valerix.kit.bus.topology import DEFAULT, Topology
+
+log = logging.getLogger(__name__)
+
+
+def provision_postgres(url: str, topology: Topology = DEFAULT) -> list[str]:
+    """Applies the bus migrations and creates or updates the entities; returns their names."""
+    import psycopg
+
+    from valerix.kit.bus.postgres import ensure_topology
+
+    db.migrate(url, db.migration_files("valerix.kit.bus"))
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        ensure_topology(conn, topology)
+    return [*topology.topics, *topology.receivable()]
+
+
+def provision_azure(connection_string: str, topology: Topology = DEFAULT) -> list[str]:
+    """Creates missing queues, topics and subscriptions. Existing ones are left as they are
+    (duplicate detection cannot be switched on after an entity was created)."""
+    lock = timedelta(seconds=topology.lock_duration_seconds)
+    window = timedelta(seconds=topology.duplicate_window_seconds)
+    created: list[str] = []
+    with ServiceBusAdministrationClient.from_connection_string(connection_string) as admin:
+        def create(name: str, make: object, *args: object, **kwargs: object) -> None:
+            try:
+                make(*args, **kwargs)  # type: ignore[operator]
+                created.append(name)
+            except ResourceExistsError:
+                log.info("bus entity exists", extra={"entity": name})
+
+        for queue in topology.queues:
+            create(queue, admin.create_queue, queue, lock_duration=lock,
+                   max_delivery_count=topology.max_delivery_count, requires_duplicate_detection=True,
+                   duplicate_detection_history_time_window=window, dead_lettering_on_message_expiration=True)
+        for topic, subscriptions in topology.topics.items():
+            create(topic, admin.create_topic, topic, requires_duplicate_detection=True,
+                   duplicate_detection_history_time_window=window)
+            for sub in subscriptions:
+                create(f"{topic}/subscriptions/{sub}", admin.create_subscription, topic, sub, lock_duration=lock,
+                       max_delivery_count=topology.max_delivery_count, dead_lettering_on_message_expiration=True)
+    return created
+
+
+def delete_azure(connection_string: str, topology: Topology) -> None:
+    """Removes the topology's entities (the contract tests' throw-away ones)."""
+    with ServiceBusAdministrationClient.from_connection_string(connection_string) as admin:
+        for queue in topology.queues:
+            with contextlib.suppress(ResourceNotFoundError):
+                admin.delete_queue(queue)
+        for topic in topology.topics:
+            with contextlib.suppress(ResourceNotFoundError):
+                admin.delete_topic(topic)  # its subscriptions go with it

@@ -1,0 +1,83 @@
+"""run_worker(): a worker process is a few named loops in threads, an HTTP port with
+/health/live, /health and /metrics, and a graceful stop on SIGTERM.
+
+A loop is ``run_forever(stop)``: it handles its own transient failures (the relay and the
+consumers back off) and returns when stop is set. An exception that still escapes a loop
+stops the whole worker with exit status 1, so supervisor or the kubelet restarts it fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+import waitress
+
+from valerix.kit import process
+from valerix.kit.health import Check
+from valerix.kit.web import create_app
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[threading.Event], None]
+
+
+def every(seconds: float, step: Callable[[], object]) -> Loop:
+    """A loop that runs ``step`` every ``seconds`` and survives its failures (a sweeper)."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                step()
+            except Exception:
+                log.exception("periodic step failed", extra={"step": getattr(step, "__name__", str(step))})
+            stop.wait(seconds)
+
+    return run
+
+
+def _guarded(name: str, loop: Loop, stop: threading.Event, crashed: list[str]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            loop(stop)
+        except Exception:
+            log.exception("worker loop crashed; stopping the worker", extra={"loop": name})
+            crashed.append(name)
+            stop.set()
+
+    return run
+
+
+def run_worker(service: str, loops: Mapping[str, object], checks: Mapping[str, Check], *, metrics_port: int,
+               on_stop: Sequence[Callable[[], object]] = (), host: str = "0.0.0.0",  # noqa: S104
+               stop: threading.Event | None = None, grace_seconds: float = 10.0) -> None:
+    """Runs until SIGTERM/SIGINT (or ``stop`` is set), lets every loop finish its step, then
+    calls ``on_stop`` in order (closing the bus and pools). Raises SystemExit(1) if a loop crashed."""
+    stop = stop if stop is not None else process.stop_event()
+    crashed: list[str] = []
+    http = waitress.create_server(create_app(service, checks, import_name=__name__), host=host, port=metrics_port,
+                                  threads=4, ident="valerix")
+    http_thread = threading.Thread(target=http.run, name="http", daemon=True)
+    http_thread.start()
+    threads = [threading.Thread(target=_guarded(name, loop, stop, crashed), name=name,  # type: ignore[arg-type]
+                                daemon=True)
+               for name, loop in loops.items()]
+    for thread in threads:
+        thread.start()
+    log.info("worker started", extra={"loops": list(loops), "metricsPort": metrics_port})
+    stop.wait()
+    log.info("worker stopping")
+    for thread in threads:
+        thread.join(timeout=grace_seconds)
+        if thread.is_alive():
+            log.warning("worker loop did not stop in time", extra={"loop": thread.name})
+    http.close()
+    http_thread.join(timeout=5)
+    for close in on_stop:
+        try:
+            close()
+        except Exception:
+            log.exception("error while stopping")
+    if crashed:
+        raise SystemExit(1)

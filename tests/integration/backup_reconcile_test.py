@@ -1,0 +1,54 @@
+"""Every way the cut can split an operation between order_db and inventory_db, built with the
+services' own code, is settled by `reconcile` so that all DESIGN §4 invariants hold."""
+
+from __future__ import annotations
+
+from valerix.backup import reconcile
+from valerix.checks import invariants
+from valerix.inventory import service as inventory_service
+from valerix.inventory.domain import Line
+from valerix.kit.uow import UnitOfWork
+from valerix.order import db as order_db
+from valerix.order import service
+from valerix.order.domain import Order, OrderLine
+
+
+def _pending(order_pool, product: str, quantity: int) -> str:
+    order = Order.place([OrderLine(product, quantity)])
+    with UnitOfWork(order_pool) as uow:
+        order_db.insert_order(uow.conn, order)
+        uow.commit()
+    return order.id
+
+
+def test_reconcile_settles_each_kind_of_split_operation(order_pool, inventory_pool, inventory_url, order_deps):
+    order_url = order_pool.conninfo
+    # placed, then the cut: order pending, inventory already reserved (or not yet asked)
+    reserved_late = _pending(order_pool, "SKU-001", 2)
+    inventory_service.reserve(inventory_pool, reserved_late, [Line("SKU-001", 2)])
+    not_asked = _pending(order_pool, "SKU-003", 1)
+    sold_out = _pending(order_pool, "SKU-008", 5)
+    # placed after the order cut: inventory holds stock for an order that does not exist
+    inventory_service.reserve(inventory_pool, "ORD-PLACED-AFTER-THE-CUT", [Line("SKU-004", 3)])
+    # cancelled across the cut, both ways round
+    released_first = service.place_order(order_deps, [OrderLine("SKU-002", 4)]).order_id
+    inventory_service.release(inventory_pool, released_first, "order_cancelled")
+    cancelled_holding = service.place_order(order_deps, [OrderLine("SKU-005", 6)]).order_id
+    with UnitOfWork(order_pool) as uow:
+        order = order_db.lock_order(uow.conn, cancelled_holding)
+        order.cancel()
+        order_db.save_status(uow.conn, order)
+        uow.commit()
+    untouched = service.place_order(order_deps, [OrderLine("SKU-007", 1)]).order_id
+
+    before = invariants.check(order_url, inventory_url)
+    assert not before.ok
+    done = reconcile.reconcile(order_url, inventory_url)
+    assert done == {"verified": 3, "released": 2, "cancelled": 1}
+    after = invariants.check(order_url, inventory_url)
+    assert after.ok, after.as_dict()
+    status = {o: service.get_order(order_deps, o)["status"] for o in
+              (reserved_late, not_asked, sold_out, released_first, cancelled_holding, untouched)}
+    assert status == {reserved_late: "confirmed", not_asked: "confirmed", sold_out: "failed",
+                      released_first: "cancelled", cancelled_holding: "cancelled", untouched: "confirmed"}
+    assert reconcile.reconcile(order_url, inventory_url) == {}    # a second run changes nothing
