@@ -12,7 +12,8 @@ from gunicorn.app.base import BaseApplication
 
 
 def reset_multiproc_dir() -> None:
-    """Metric files of a previous run would be summed into this one: start empty."""
+    """Metric files of a previous run would be summed into this one: start empty. Call it
+    before the first metric is created in the process."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
@@ -42,7 +43,6 @@ class _Application(BaseApplication):
 
 def run(factory: Callable[[], Any], *, bind: str, workers: int, threads: int,
         timeout: int = 30, graceful_timeout: int = 10) -> None:
-    reset_multiproc_dir()
     _Application(factory, {
         "bind": bind, "workers": workers, "threads": threads, "worker_class": "gthread",
         "timeout": timeout, "graceful_timeout": graceful_timeout, "keepalive": 5,

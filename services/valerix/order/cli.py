@@ -14,6 +14,8 @@ def order() -> None:
 def api() -> None:
     """Serve the REST API and storefront under gunicorn (ORDER_API_BIND, _WORKERS, _THREADS)."""
     from valerix.kit import gunicorn_app
+
+    gunicorn_app.reset_multiproc_dir()  # before any metric exists in this process
     from valerix.order.bootstrap import create_app
     from valerix.order.settings import OrderSettings
 
