@@ -18,16 +18,11 @@ from typing import Any
 import httpx
 from psycopg_pool import ConnectionPool
 
-from valerix.contracts.events import OrderVerified
 from valerix.inventory import grpc_server
 from valerix.kit import db, embedded_pg
 from valerix.kit.chaos import ChaosSource, ReserveChaos
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port
-from valerix.kit.uow import UnitOfWork
-from valerix.order import service
-from valerix.order.domain import OrderLine
-from valerix.order.inventory_client import InventoryClient
 
 
 @dataclass
@@ -49,38 +44,6 @@ class Storefront:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-
-    def gremlin(self, on: bool, delay_ms: int = 2600) -> None:
-        """Turns Gremlin on or off live, the way `valerix chaos` does: files in CHAOS_DIR."""
-        files = {"GREMLIN_MODE": "true", "GREMLIN_MIN_DELAY_MS": str(delay_ms), "GREMLIN_MAX_DELAY_MS": str(delay_ms)}
-        for name, value in files.items():
-            path = self.chaos_dir / name
-            if on:
-                path.write_text(value)
-            else:
-                path.unlink(missing_ok=True)
-
-    def finalise(self, order_id: str) -> None:
-        """What the inventory worker and order worker do for a pending_verification order:
-        reserve-or-read idempotently by order id, then apply the verdict in one transaction."""
-        with self.order_pool.connection() as conn:
-            lines = [OrderLine(r["product_id"], r["quantity"]) for r in conn.execute(
-                "SELECT product_id, quantity FROM order_items WHERE order_id = %s ORDER BY line_no", (order_id,))]
-        client = InventoryClient(self.inventory_target, reserve_deadline=10)
-        try:
-            reservation = client.reserve(order_id, lines)
-        finally:
-            client.close()
-        verdict = OrderVerified(orderId=order_id, outcome="reserved" if reservation.success else "rejected",
-                                reservationId=reservation.reservation_id or None,
-                                reason=None if reservation.success else reservation.outcome)
-        with UnitOfWork(self.order_pool) as uow:
-            service.apply_verification(uow, verdict)
-            uow.commit()
-
-    def status(self, order_id: str) -> str:
-        with self.order_pool.connection() as conn:
-            return str(conn.execute("SELECT status FROM orders WHERE id = %s", (order_id,)).fetchone()["status"])
 
     def threads(self) -> int:
         """Threads of the gunicorn worker processes (children of the arbiter)."""
