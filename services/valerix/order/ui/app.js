@@ -132,8 +132,9 @@
       var name = el("td");
       name.appendChild(el("span", "product-name", p.name));
       name.appendChild(el("span", "sku", p.productId));
+      name.appendChild(el("span", "price-inline", price(p.priceCents)));
       tr.appendChild(name);
-      tr.appendChild(el("td", "num", price(p.priceCents)));
+      tr.appendChild(el("td", "num price", price(p.priceCents)));
       var stock = el("td", "num stock", stockText(p.stock));
       stock.dataset.productId = p.productId;
       if (p.stock <= 0) stock.classList.add("out");
