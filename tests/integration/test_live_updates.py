@@ -175,6 +175,9 @@ def test_plain_http_and_foreign_pages_are_refused(server):
     plain = httpx.get(f"{server.url}/ws/orders", timeout=5)
     assert plain.status_code == 426 and plain.headers["content-type"] == "application/problem+json"
     assert refusal(server, origin="http://evil.example").status_code == 403
+    keyless = httpx.get(f"{server.url}/ws/orders", headers={"Upgrade": "websocket", "Connection": "Upgrade"}, timeout=5)
+    assert keyless.status_code == 400 and keyless.headers["content-type"] == "application/problem+json"
+    assert httpx.get(f"{server.url}/health/live", timeout=5).status_code == 200
 
 
 def test_a_worker_shutting_down_closes_its_sockets_promptly(pg, home):
@@ -189,3 +192,16 @@ def test_a_worker_shutting_down_closes_its_sockets_promptly(pg, home):
         assert time.monotonic() - started < 3, "the socket must not wait for gunicorn's graceful timeout"
         exited = server.wait_exit(timeout=8)
         assert exited is not None and time.monotonic() - started < 8
+
+
+def test_the_page_and_its_assets_are_served_with_a_strict_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b'<script src="/ui/app.js" defer>' in page.data
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    for name, mimetype in [("app.js", "text/javascript"), ("app.css", "text/css")]:
+        asset = client.get(f"/ui/{name}")
+        assert asset.status_code == 200 and asset.mimetype == mimetype
+    missing = client.get("/ui/../api.py")
+    assert missing.status_code == 404
+    assert client.get("/ui/index.js").content_type == "application/problem+json"

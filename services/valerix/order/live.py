@@ -116,11 +116,13 @@ class LiveEndpoint:
             return self.app(environ, start_response)
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_UPGRADE", "").lower() != "websocket":
             return _problem(start_response, 426, "This address speaks WebSocket only.", [("Upgrade", "websocket")])
+        if not environ.get("HTTP_SEC_WEBSOCKET_KEY") or environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13":
+            return _problem(start_response, 400, "A WebSocket handshake needs Sec-WebSocket-Key and version 13.")
         if not _same_origin(environ):
             SOCKETS_REFUSED.labels(reason="origin").inc()
             return _problem(start_response, 403, "WebSockets are accepted from this site's own pages only.")
         if self.hub.closing.is_set() or not self.slots.take():
-            SOCKETS_REFUSED.labels(reason="full").inc()
+            SOCKETS_REFUSED.labels(reason="closing" if self.hub.closing.is_set() else "full").inc()
             return _problem(start_response, 503,
                             "Every live-update slot of this server is taken; poll GET /api/orders instead.",
                             [("Retry-After", str(self.config.retry_after))])
