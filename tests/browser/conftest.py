@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from valerix.chaos_cli import OFF_VALUES, gremlin_values, write_local
+from valerix.local.prometheus import find_prometheus
 from valerix.local.stack import Ports, Stack, StackConfig
 
 from support.browser import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, open_page
@@ -38,6 +39,7 @@ class Shop:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.url = stack.order_url
+        self.has_prometheus = stack.config.with_prometheus
 
     def gremlin(self, on: bool, delay_ms: int = 2600) -> None:
         """Turns Gremlin on or off live, as `valerix chaos gremlin` does: files in CHAOS_DIR."""
@@ -60,7 +62,7 @@ def shop() -> Iterator[Shop]:
     # One gunicorn worker with 8 threads: 4 socket slots (half), so filling them is deterministic.
     stack = Stack(StackConfig(home=Path(tempfile.mkdtemp(prefix="valerix-browser-")), ports=Ports.free(),
                               order_api_workers=1, order_api_threads=8,
-                              with_prometheus=False, with_backup=False))
+                              with_prometheus=find_prometheus() is not None, with_backup=False))
     try:
         stack.start(wait=90)
         yield Shop(stack)

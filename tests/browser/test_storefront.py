@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import ExitStack
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -150,12 +152,23 @@ def test_keyboard_only_with_visible_focus_and_labelled_controls(desktop, shop):
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
 
 
-def test_health_strip_is_grey_without_monitoring(desktop):
-    lights = desktop.locator(".light")
-    expect(lights).to_have_count(3)
-    for light in lights.all():
-        expect(light).to_have_attribute("data-state", "unknown")
-    expect(desktop.locator(".light-name")).to_have_text(["Response time", "Error rate", "Dependencies"])
+def test_health_strip_shows_the_alert_lights_from_prometheus_and_grey_without_it(desktop, shop, shots):
+    if not shop.has_prometheus:
+        pytest.skip("the prometheus binary is absent: apt-get install -y prometheus (.ci/run does this)")
+    page = desktop
+    lights = page.locator(".light")
+    expect(page.locator(".light-name")).to_have_text(["Response time", "Error rate", "Dependencies"])
+    for light in lights.all():   # Prometheus has loaded the rules: each light is a colour, not "unknown"
+        expect(light).to_have_attribute("data-state", re.compile("^(green|amber|red)$"), timeout=20_000)
+        expect(light.locator(".light-state")).to_have_text(re.compile("^(OK|Warning|Alert)$"))
+    page.locator(".top").screenshot(path=str(shots / "storefront-desktop-health-strip.png"))
+    shop.pause("prometheus")
+    try:
+        for light in lights.all():
+            expect(light).to_have_attribute("data-state", "unknown", timeout=8_000)
+            expect(light).to_have_attribute("title", "Monitoring is not available")
+    finally:
+        shop.resume("prometheus")
 
 
 def test_without_a_socket_slot_the_page_polls_every_2_s(browser, shop, shots):
