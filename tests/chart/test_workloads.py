@@ -28,7 +28,7 @@ def test_http_probes_liveness_readiness_startup() -> None:
     for name in ("order-api", "order-worker", "inventory-worker"):
         main = _main(deployments[name])
         assert main["livenessProbe"]["httpGet"]["path"] == "/health/live", name
-        assert main["readinessProbe"]["httpGet"]["path"] == "/health", name
+        assert main["readinessProbe"]["httpGet"]["path"] == "/health/ready", name
         assert main["startupProbe"]["httpGet"]["path"] == "/health/live", name
     worker = _main(deployments["order-worker"])
     assert worker["livenessProbe"]["httpGet"]["port"] == "metrics"
@@ -44,7 +44,7 @@ def test_inventory_uses_native_grpc_probes() -> None:
     main = _main(chart.one(chart.render("values.yaml"), "Deployment", "inventory-api"))
     assert main["startupProbe"]["grpc"] == {"port": 50051}
     assert main["livenessProbe"]["grpc"] == {"port": 50051}
-    assert main["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert ports == {"grpc": 50051, "http": 3001}
     env = chart.env_of(main)

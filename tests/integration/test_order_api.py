@@ -193,6 +193,7 @@ def test_health_openapi_and_framework_errors(client):
     assert health.json["status"] == "healthy"
     assert health.json["dependencies"] == {"database": "ok", "inventoryGrpc": "ok"}
     assert client.get("/health/live").json["status"] == "alive"
+    assert client.get("/health/ready").json["dependencies"] == {"database": "ok"}
     spec = client.get("/openapi.json").json
     assert spec["openapi"] == "3.1.0"
     assert {"/api/orders", "/api/orders/{orderId}", "/api/orders/{orderId}/cancel"} <= set(spec["paths"])

@@ -212,7 +212,7 @@ livenessProbe:
   timeoutSeconds: 3
   failureThreshold: 3
 readinessProbe:
-  httpGet: {path: {{ .readinessPath | default "/health" }}, port: {{ .port }}}
+  httpGet: {path: {{ .readinessPath | default "/health/ready" }}, port: {{ .port }}}
   periodSeconds: 5
   timeoutSeconds: 3
   failureThreshold: 2

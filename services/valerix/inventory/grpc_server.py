@@ -14,6 +14,7 @@ from valerix.inventory import metrics, service
 from valerix.inventory.domain import InvalidReservation, Line, Outcome, Rejection, ReservationStatus
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
+from valerix.kit.logs import order_id as log_order_id
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def ReserveStock(self, request: pb.ReserveStockRequest,
                      context: grpc.ServicerContext) -> pb.ReserveStockResponse:
         _require_order_id(request.order_id, context)
+        log_order_id.set(request.order_id)
         lines = [Line(line.product_id, line.quantity) for line in request.lines]
         self.chaos.before_reserve()
         if not context.is_active():

@@ -19,6 +19,7 @@ from valerix.kit.bootstrap import bus_check
 from valerix.kit.bus import open_bus
 from valerix.kit.bus.topology import INVENTORY_SERVICE_SUBSCRIPTION, subscription_path
 from valerix.kit.consumer import Consumer, bus_stats_loop
+from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
 from valerix.kit.uow import UnitOfWork
 from valerix.kit.worker_runtime import run_worker
@@ -27,6 +28,7 @@ from valerix.kit.worker_runtime import run_worker
 def handle(uow: UnitOfWork, envelope: Envelope) -> None:
     """Which event goes to which use case."""
     data = envelope.parse_data()
+    log_order_id.set(getattr(data, "orderId", None))
     if isinstance(data, VerifyOrder):
         service.verify_in(uow, data.orderId, [Line(i.productId, i.quantity) for i in data.items])
     elif isinstance(data, OrderFailed):

@@ -68,8 +68,9 @@ def serve_grpc(bind: str, register: Callable[[grpc.Server], None], service_names
 
 def watch_health(servicer: health.HealthServicer, service_names: Sequence[str], check: Callable[[], None],
                  interval: float = 5.0) -> threading.Thread:
-    """Keeps the standard gRPC health status in step with the process's dependencies, so the
-    kubelet's native gRPC probe takes an instance without its database out of rotation."""
+    """Keeps the named services' gRPC health status in step with the process's dependencies.
+    The overall status ("") stays SERVING while the process lives: it is what the liveness
+    probe asks, and a database outage must not restart every inventory pod."""
 
     def loop() -> None:
         while True:
@@ -78,7 +79,7 @@ def watch_health(servicer: health.HealthServicer, service_names: Sequence[str], 
                 status = health_pb2.HealthCheckResponse.SERVING
             except Exception:
                 status = health_pb2.HealthCheckResponse.NOT_SERVING
-            for name in (*service_names, ""):
+            for name in service_names:
                 servicer.set(name, status)
             time.sleep(interval)
 

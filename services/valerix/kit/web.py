@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, g, jsonify, request
+from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from valerix.kit import health, logs, metrics
@@ -21,7 +23,11 @@ MAX_BODY_BYTES = 64 * 1024
 UNROUTED = "<unmatched>"
 
 
-def create_app(service: str, checks: Mapping[str, health.Check], import_name: str = __name__) -> Flask:
+def create_app(service: str, checks: Mapping[str, health.Check], import_name: str = __name__,
+               ready_on: tuple[str, ...] = ("database",)) -> Flask:
+    """``/health`` reports every dependency (the seed's shape; 503 when any is down);
+    ``/health/ready`` checks only what this process cannot serve without (``ready_on``), so
+    an order API whose inventory is down stays in rotation and keeps answering 202."""
     app = Flask(import_name)
     if checks:
         health.watch(service, checks)
@@ -63,6 +69,13 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         headers = {"Allow": ", ".join(allowed)} if allowed else {}
         return problem_response(Problem(code, detail, headers=headers), request.path)
 
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_down(error: Exception) -> Response:
+        log.error("database unavailable", extra={"error": repr(error)})
+        return problem_response(Problem(503, "The database is not answering; try again shortly.",
+                                        headers={"Retry-After": "2"}), request.path)
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
@@ -72,6 +85,11 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
     @app.get("/health")
     def _ready() -> tuple[Response, int]:
         healthy, body = health.run_checks(service, checks)
+        return jsonify(body), 200 if healthy else 503
+
+    @app.get("/health/ready")
+    def _ready_for_traffic() -> tuple[Response, int]:
+        healthy, body = health.run_checks(service, {k: v for k, v in checks.items() if k in ready_on})
         return jsonify(body), 200 if healthy else 503
 
     @app.get("/health/live")

@@ -15,6 +15,7 @@ from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from valerix.kit import metrics
 from valerix.order.domain import OrderLine
 
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 UnavailableReason = Literal["grpc_timeout", "connection_error", "server_error"]
 T = TypeVar("T")
 
@@ -109,7 +110,7 @@ class InventoryClient:
         return [Product(p.product_id, p.name, p.stock, p.price_cents) for p in reply.products]
 
     def check_health(self, timeout: float = 1.0) -> None:
-        reply = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        reply = self._health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=timeout)
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise RuntimeError(f"inventory gRPC health is {reply.status}")
 

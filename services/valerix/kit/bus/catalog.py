@@ -86,9 +86,10 @@ def _example(event_type: str) -> str:
 def _consumers(name: str, model: type[EventData]) -> str:
     if name in CONSUMERS:
         return "; ".join(CONSUMERS[name])
-    subs = DEFAULT.topics.get(model.destination) or ()
+    subs = [s for s in DEFAULT.topics.get(model.destination) or ()
+            if name in DEFAULT.filters.get(subscription_path(model.destination, s), (name,))]
     listeners = ", ".join(f"`{s}`" for s in subs)
-    return f"none: {listeners} receives it and ignores it" if listeners else "none"
+    return f"none: {listeners} receives it and ignores it" if listeners else "none (no subscription takes it)"
 
 
 def _destination(model: type[EventData]) -> str:

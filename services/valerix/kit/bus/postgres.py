@@ -54,7 +54,8 @@ FAN_OUT = """
 INSERT INTO bus_messages (entity, message_id, subject, body, visible_at)
 SELECT name, %(id)s, %(subject)s, %(body)s, greatest(now(), coalesce(%(at)s, now()))
 FROM bus_entities
-WHERE (kind = 'queue' AND name = %(dest)s) OR (kind = 'subscription' AND topic = %(dest)s)
+WHERE (kind = 'queue' AND name = %(dest)s)
+   OR (kind = 'subscription' AND topic = %(dest)s AND (subjects IS NULL OR %(subject)s = ANY (subjects)))
 RETURNING entity, visible_at <= now() AS ready
 """
 
@@ -125,11 +126,12 @@ RETURNING seq
 """
 
 UPSERT_ENTITY = """
-INSERT INTO bus_entities (name, kind, topic, lock_duration, max_delivery_count, duplicate_window)
-VALUES (%(name)s, %(kind)s, %(topic)s, make_interval(secs => %(lock)s), %(max)s, make_interval(secs => %(window)s))
+INSERT INTO bus_entities (name, kind, topic, lock_duration, max_delivery_count, duplicate_window, subjects)
+VALUES (%(name)s, %(kind)s, %(topic)s, make_interval(secs => %(lock)s), %(max)s, make_interval(secs => %(window)s),
+        %(subjects)s)
 ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, topic = EXCLUDED.topic,
     lock_duration = EXCLUDED.lock_duration, max_delivery_count = EXCLUDED.max_delivery_count,
-    duplicate_window = EXCLUDED.duplicate_window
+    duplicate_window = EXCLUDED.duplicate_window, subjects = EXCLUDED.subjects
 """
 
 FORGET_DUPLICATES = """
@@ -140,13 +142,16 @@ WHERE e.name = d.destination AND d.published_at < now() - e.duplicate_window
 
 def ensure_topology(conn: psycopg.Connection[Any], topology: Topology) -> None:
     """Creates or updates the entities (idempotent). Entities not in the topology are kept."""
-    common = {"lock": topology.lock_duration_seconds, "max": topology.max_delivery_count,
+    common: dict[str, object] = {"lock": topology.lock_duration_seconds, "max": topology.max_delivery_count,
               "window": topology.duplicate_window_seconds}
-    rows = [{"name": q, "kind": "queue", "topic": None, **common} for q in topology.queues]
+    rows = [{"name": q, "kind": "queue", "topic": None, "subjects": None, **common} for q in topology.queues]
     for topic, subscriptions in topology.topics.items():
-        rows.append({"name": topic, "kind": "topic", "topic": None, **common})
-        rows += [{"name": subscription_path(topic, s), "kind": "subscription", "topic": topic, **common}
-                 for s in subscriptions]
+        rows.append({"name": topic, "kind": "topic", "topic": None, "subjects": None, **common})
+        for s in subscriptions:
+            path = subscription_path(topic, s)
+            subjects = topology.filters.get(path)
+            rows.append({"name": path, "kind": "subscription", "topic": topic,
+                         "subjects": list(subjects) if subjects is not None else None, **common})
     with conn.cursor() as cur:
         cur.executemany(UPSERT_ENTITY, rows)
 

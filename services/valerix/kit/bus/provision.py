@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.servicebus.management import ServiceBusAdministrationClient
+from azure.servicebus.management import ServiceBusAdministrationClient, SqlRuleFilter
 
 from valerix.kit import db
 from valerix.kit.bus.topology import DEFAULT, Topology
@@ -50,8 +50,11 @@ def provision_azure(connection_string: str, topology: Topology = DEFAULT) -> lis
             create(topic, admin.create_topic, topic, requires_duplicate_detection=True,
                    duplicate_detection_history_time_window=window)
             for sub in subscriptions:
-                create(f"{topic}/subscriptions/{sub}", admin.create_subscription, topic, sub, lock_duration=lock,
+                path = f"{topic}/subscriptions/{sub}"
+                create(path, admin.create_subscription, topic, sub, lock_duration=lock,
                        max_delivery_count=topology.max_delivery_count, dead_lettering_on_message_expiration=True)
+                if path in topology.filters:
+                    _filter_subscription(admin, topic, sub, topology.filters[path])
     return created
 
 
@@ -64,3 +67,18 @@ def delete_azure(connection_string: str, topology: Topology) -> None:
         for topic in topology.topics:
             with contextlib.suppress(ResourceNotFoundError):
                 admin.delete_topic(topic)  # its subscriptions go with it
+
+
+def subject_filter(subjects: tuple[str, ...]) -> str:
+    """The SQL filter of an Azure subscription rule that matches these event types."""
+    quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in subjects)
+    return f"sys.Label IN ({quoted})"
+
+
+def _filter_subscription(admin: ServiceBusAdministrationClient, topic: str, sub: str,
+                         subjects: tuple[str, ...]) -> None:
+    """Replaces the catch-all $Default rule with one that passes only these event types."""
+    with contextlib.suppress(ResourceExistsError):
+        admin.create_rule(topic, sub, "event-types", filter=SqlRuleFilter(subject_filter(subjects)))
+    with contextlib.suppress(ResourceNotFoundError):
+        admin.delete_rule(topic, sub, "$Default")

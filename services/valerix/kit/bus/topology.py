@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from valerix.contracts.events import INVENTORY_EVENTS, ORDER_EVENTS, ORDER_SERVICE_SUBSCRIPTION, VERIFY_ORDERS
 
@@ -25,6 +25,8 @@ def split_subscription(entity: str) -> tuple[str, str] | None:
 class Topology:
     queues: tuple[str, ...]
     topics: dict[str, tuple[str, ...]]  # topic -> its subscriptions
+    # subscription path -> the event types (message subjects) it receives; absent: every event
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lock_duration_seconds: float = 30.0
     max_delivery_count: int = 10
     duplicate_window_seconds: float = 600.0
@@ -39,4 +41,10 @@ class Topology:
 DEFAULT = Topology(
     queues=(VERIFY_ORDERS,),
     topics={ORDER_EVENTS: (INVENTORY_SERVICE_SUBSCRIPTION,), INVENTORY_EVENTS: (ORDER_SERVICE_SUBSCRIPTION,)},
+    # Each service subscribes to what it acts on, so the busy path (OrderCreated, StockReserved ...)
+    # costs a publish and nothing more.
+    filters={
+        subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION): ("OrderFailed", "OrderCancelled"),
+        subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION): ("OrderVerified",),
+    },
 )
