@@ -156,7 +156,8 @@
     select.replaceChildren();
     select.appendChild(el("option", null, "Choose a product")).value = "";
     state.products.forEach(function (p) {
-      var option = el("option", null, p.name + " — " + price(p.priceCents) + " (" + stockText(p.stock).toLowerCase() + ")");
+      var left = p.stock > 5 ? p.stock + " in stock" : stockText(p.stock).toLowerCase();
+      var option = el("option", null, p.name + " — " + price(p.priceCents) + " (" + left + ")");
       option.value = p.productId;
       select.appendChild(option);
     });
