@@ -126,6 +126,18 @@ def test_cancel_a_confirmed_order_returns_its_stock(desktop, shop):
     expect(page.get_by_role("button", name=f"Cancel order {order_id[4:12]}")).to_have_count(0)
 
 
+def test_orders_placed_elsewhere_appear_and_change_live(desktop, shop):
+    page = desktop
+    expect(page.locator("#connection")).to_have_attribute("data-mode", "live")
+    placed = httpx.post(f"{shop.url}/api/orders", json={"productId": "SKU-003", "quantity": 4}, timeout=5).json()
+    row = page.locator(f'.order[data-order-id="{placed["orderId"]}"]')
+    expect(row.locator(".status")).to_have_text("Confirmed", timeout=3_000)
+    expect(row).to_contain_text("4 \u00d7 Cold-chain temperature logger")
+    assert httpx.post(f"{shop.url}/api/orders/{placed['orderId']}/cancel", timeout=5).status_code == 200
+    expect(row.locator(".status")).to_have_text("Cancelled", timeout=3_000)
+    expect(page.locator("#connection")).to_have_attribute("data-mode", "live")
+
+
 def test_keyboard_only_with_visible_focus_and_labelled_controls(desktop, shop):
     page = desktop
     page.keyboard.press("Tab")

@@ -504,7 +504,7 @@
 
   function reloadSoon() {
     if (reloadTimer) return;
-    reloadTimer = window.setTimeout(function () { reloadTimer = null; loadOrders(); }, 150);
+    reloadTimer = window.setTimeout(function () { reloadTimer = null; loadOrders(); }, 500);
   }
 
   function onMessage(event) {
