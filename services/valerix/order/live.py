@@ -22,6 +22,7 @@ dozen open storefronts would take every thread and the REST API would stop answe
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -138,8 +139,11 @@ class LiveEndpoint:
     def _session(self, environ: dict[str, Any]) -> str:
         wake = threading.Event()
         try:
+            # Daemon reader threads: one may sit in select() until its next ping after the
+            # socket is gone, and must not hold a stopping worker process open meanwhile.
             ws = Server(environ, ping_interval=self.config.ping_interval,
-                        max_message_size=self.config.max_message_bytes, event_class=lambda: wake)
+                        max_message_size=self.config.max_message_bytes, event_class=lambda: wake,
+                        thread_class=functools.partial(threading.Thread, daemon=True))
         except (RuntimeError, WebSocketError):
             log.warning("websocket handshake failed")
             return "failed"
