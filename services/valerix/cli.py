@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "bus": "valerix.kit.bus.cli:bus",
     "chaos": "valerix.chaos_cli:chaos",
     "backup": "valerix.backup.cli:backup",
+    "bench": "valerix.checks.bench_cli:bench",
 }
 
 

@@ -10,4 +10,4 @@ class InventorySettings(CommonSettings):
     inventory_grpc_bind: str = "0.0.0.0:50051"
     inventory_http_bind: str = "0.0.0.0:3001"
     inventory_http_threads: int = 8
-    grpc_max_workers: int = 32
+    grpc_max_workers: int = 128  # Gremlin parks a thread per delayed call for 2-5 s

@@ -39,6 +39,10 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self._conn = self._pool.getconn()
+        # Pipeline mode: statements whose results nobody reads (inserts, NOTIFY, COMMIT) are sent
+        # without waiting for each answer, so a unit of work costs a few round trips, not one each.
+        self._pipeline = self._conn.pipeline()
+        self._pipeline.__enter__()
         self._events, self._committed = [], False
         return self
 
@@ -69,6 +73,11 @@ class UnitOfWork:
                  tb: TracebackType | None) -> None:
         conn, self._conn = self.conn, None
         try:
+            try:
+                self._pipeline.__exit__(exc_type, exc, tb)
+            except psycopg.Error:
+                if exc is None:
+                    raise
             if not self._committed and not conn.closed:
                 conn.rollback()
         finally:

@@ -1,0 +1,32 @@
+"""A ten-second run of the load benchmark (scripts/bench): k6 drives the real system, and the
+run must be correct: no 5xx, every order answered and final, the invariants of DESIGN §4 hold,
+the report written. Speed targets are for BENCHMARKS.md, not for CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from valerix.checks.bench import BenchConfig, run
+from valerix.checks.bench_report import STACK_GROUPS
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_short_benchmark_is_correct_and_reported(tmp_path: Path) -> None:
+    [result] = run(BenchConfig(["normal"], duration=10, vus=4, out=tmp_path, restock=20_000))
+
+    summary = result["summary"]
+    assert summary["orders"] > 50, summary
+    assert summary["server_errors"] == 0 and summary["errors"] == 0, summary["by_status"]
+    assert summary["by_status"].get("201", 0) == summary["orders"], summary["by_status"]  # stock was topped up
+    assert result["seconds_to_final"] is not None
+    assert result["invariants"]["ok"], result["invariants"]
+    assert result["correct"] is True
+    assert set(STACK_GROUPS) <= set(result["processes"]), result["processes"].keys()
+    assert all(p["peak_rss_mib"] > 10 and p["cpu_seconds"] > 0 for p in result["processes"].values())
+    written = json.loads((tmp_path / "bench-normal.json").read_text())
+    assert written["summary"]["orders"] == summary["orders"]
+    assert "confirmed orders/s" in (tmp_path / "bench-normal.md").read_text()

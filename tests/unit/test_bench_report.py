@@ -1,0 +1,59 @@
+"""The benchmark's arithmetic and verdicts, on hand-made k6 records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from valerix.checks import bench_report as br
+
+
+def records(statuses: list[int], ms: float = 10.0, per_second: int = 100) -> list[dict[str, Any]]:
+    return [{"id": f"o{i}", "s": s, "ms": ms, "t": 1_000_000 + i * 1000 / per_second + ms}
+            for i, s in enumerate(statuses)]
+
+
+def result(recs: list[dict[str, Any]], ok: bool = True, settle: float | None = 0.5) -> dict[str, Any]:
+    checks = [{"name": n, "ok": ok, "detail": "holds", "examples": []} for n in (
+        "every acknowledged order exists", "stock never negative", "initial = stock + active reservations",
+        "every reservation belongs to a confirmed order")]
+    return {"summary": br.summarize(recs), "invariants": {"ok": ok, "checks": checks}, "seconds_to_final": settle}
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (br.percentile(values, 50), br.percentile(values, 99), br.percentile(values, 100)) == (50, 99, 100)
+    assert br.percentile([], 99) == 0.0
+
+
+def test_summary_counts_outcomes_and_throughput() -> None:
+    s = br.summarize(records([201] * 80 + [202] * 10 + [409] * 5 + [500] * 5))
+    assert s["by_status"] == {"201": 80, "202": 10, "409": 5, "500": 5}
+    assert (s["affected"], s["errors"], s["server_errors"]) == (10, 5, 5)
+    assert 99 <= s["answered_per_s"] <= 101 and 79 <= s["confirmed_per_s"] <= 81
+
+
+def test_correctness_fails_on_server_errors_lost_orders_or_unsettled_runs() -> None:
+    assert br.correct(result(records([201] * 10)))
+    assert not br.correct(result(records([201] * 9 + [500])))
+    assert not br.correct(result(records([201] * 9 + [0])))
+    assert not br.correct(result(records([201] * 10), ok=False))
+    assert not br.correct(result(records([201] * 10), settle=None))
+
+
+def test_targets_judge_each_scenario() -> None:
+    slow = result(records([201] * 100, ms=250))
+    verdicts = {t["target"]: t["met"] for t in br.targets("normal", slow, None)}
+    assert verdicts == {"invariants (DESIGN §4)": True, "confirmed orders/s": False, "p99 ms": False, "errors": True}
+    gremlin = result(records([201] * 80 + [202] * 20, ms=20) + records([202], ms=2500), settle=12)
+    verdicts = {t["target"]: t["met"] for t in br.targets("gremlin", gremlin, 45.0)}
+    assert not verdicts["max response ms"] and not verdicts["seconds until all final"]
+    assert verdicts["unaffected p99 ms"] and verdicts["accepted orders/s vs normal"]
+
+
+def test_records_skip_lines_that_are_not_orders(tmp_path: Path) -> None:
+    path = tmp_path / "orders.ndjson"
+    path.write_text("\n".join([json.dumps({"id": "a", "s": 201, "ms": 3.0, "t": 1}), "not json", "[1]", ""]))
+    assert br.read_records(path) == [{"id": "a", "s": 201, "ms": 3.0, "t": 1}]
+    assert br.read_records(tmp_path / "missing") == []
