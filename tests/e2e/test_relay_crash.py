@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from valerix.contracts.events import INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION, LowStockAlert
+from valerix.contracts.events import INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION, OrderVerified
 from valerix.kit.bus.topology import subscription_path
 from valerix.kit.outbox import HOLD_ENV
 from valerix.kit.uow import UnitOfWork
@@ -30,7 +30,7 @@ def on_bus(bus_pool_bus) -> list[str]:
 def test_relay_killed_between_commit_and_marking_sent_publishes_exactly_once(stage, service_pool, bus,
                                                                               bus_db_url, tmp_path):
     with UnitOfWork(service_pool) as uow:
-        event_ids = [uow.add_event(LowStockAlert(productId=f"p-{i}", currentStock=i, threshold=5)).eventId
+        event_ids = [uow.add_event(OrderVerified(orderId=f"o-{i}", outcome="reserved", reservationId=f"r-{i}")).eventId
                      for i in range(3)]
         uow.commit()
     env = {"BUS_BACKEND": "postgres", "BUS_DATABASE_URL": bus_db_url, "RELAY_POLL_SECONDS": "0.2"}

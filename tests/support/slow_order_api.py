@@ -30,4 +30,5 @@ def factory(latency_file: Path) -> Flask:
 
 if __name__ == "__main__":
     port, latency = int(sys.argv[1]), Path(sys.argv[2])
+    gunicorn_app.reset_multiproc_dir()
     gunicorn_app.run(lambda: factory(latency), bind=f"127.0.0.1:{port}", workers=2, threads=16)

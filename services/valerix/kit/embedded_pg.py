@@ -35,9 +35,11 @@ def _as_root() -> bool:
 
 
 def _run(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    kwargs: dict[str, object] = {}
+    # Its own session: Ctrl-C in the terminal reaches our processes, not the database, which
+    # is stopped last, after everything that uses it.
+    kwargs: dict[str, object] = {"start_new_session": True}
     if _as_root():
-        kwargs = {"user": RUN_AS, "group": RUN_AS, "extra_groups": []}
+        kwargs |= {"user": RUN_AS, "group": RUN_AS, "extra_groups": []}
     return subprocess.run(  # type: ignore[call-overload]
         [str(a) for a in args], check=check, capture_output=True, text=True, **kwargs
     )

@@ -14,7 +14,7 @@ from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
-from valerix.order import service
+from valerix.order import service, storefront
 from valerix.order.alerts import AlertsClient, alerts_view
 from valerix.order.domain import IllegalTransition, InvalidOrder, OrderStatus
 from valerix.order.inventory_client import InventoryUnavailable
@@ -107,8 +107,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         except InventoryUnavailable:
             raise Problem(503, "Inventory is not answering right now; try again shortly.",
                           headers={"Retry-After": "2"}) from None
-        return jsonify([{"productId": p.product_id, "name": p.name, "stock": p.stock,
-                         "priceCents": p.price_cents} for p in found])
+        return jsonify([storefront.product_view(p) for p in found])
 
     @app.get("/api/alerts")
     def alert_lights() -> Response:
@@ -125,6 +124,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         return jsonify(document())
 
     _register_errors(app)
+    storefront.register(app, deps)  # the page at /, its assets, and the live feed at /ws/orders
     return app
 
 

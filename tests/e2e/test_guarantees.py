@@ -1,0 +1,82 @@
+"""The product's promises, through the real HTTP API of the real processes."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, write_local
+from valerix.checks import invariants
+
+pytestmark = pytest.mark.e2e
+
+
+def post_many(url: str, bodies: list[dict], workers: int = 16, headers: dict | None = None) -> list[tuple[int, dict, float]]:
+    def one(body: dict) -> tuple[int, dict, float]:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/api/orders", json=body, headers=headers or {}, timeout=15)
+        return response.status_code, response.json(), time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, bodies))
+
+
+def settle_and_check(stack, acknowledged: list[str], bound: float = 45.0) -> None:
+    deadline = time.monotonic() + bound
+    while invariants.unfinished_count(stack.urls["order_db"]) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    report = invariants.check(stack.urls["order_db"], stack.urls["inventory_db"], acknowledged)
+    assert report.ok, report.as_dict()
+
+
+@pytest.fixture(autouse=True)
+def chaos_off(stack):
+    write_local(stack.home / "chaos", OFF_VALUES)
+    time.sleep(1.1)
+    yield
+    write_local(stack.home / "chaos", OFF_VALUES)
+
+
+def test_stock_n_and_3n_concurrent_orders_confirm_exactly_n(stack):
+    n = httpx.get(f"{stack.inventory_url}/api/products/SKU-006", timeout=5).json()["stock"]
+    assert n > 0
+    results = post_many(stack.order_url, [{"productId": "SKU-006", "quantity": 1}] * (3 * n))
+    codes = [code for code, _, _ in results]
+    assert codes.count(201) == n and codes.count(409) == 2 * n, sorted(set(codes))
+    assert httpx.get(f"{stack.inventory_url}/api/products/SKU-006", timeout=5).json()["stock"] == 0
+    settle_and_check(stack, [body["orderId"] for code, body, _ in results if code in (201, 202)])
+
+
+def test_twenty_concurrent_requests_with_one_idempotency_key_make_one_order(stack):
+    results = post_many(stack.order_url, [{"productId": "SKU-007", "quantity": 2}] * 20, workers=20,
+                        headers={"Idempotency-Key": "e2e-one-key"})
+    assert {body.get("orderId") for code, body, _ in results if code in (201, 202)} != set()
+    ids = {body["orderId"] for code, body, _ in results if "orderId" in body}
+    assert len(ids) == 1, ids
+    assert all(code in (201, 202, 409) for code, _, _ in results), [c for c, _, _ in results]
+
+
+def test_gremlin_every_answer_within_2_5_s_all_final_and_toggled_without_restart(stack):
+    pid = stack.pid_of("inventory-api")
+    write_local(stack.home / "chaos", gremlin_values(True, 3, 2000, 5000, 5))
+    time.sleep(1.1)
+    results = post_many(stack.order_url, [{"productId": "SKU-005", "quantity": 1}] * 30, workers=6)
+    assert max(elapsed for _, _, elapsed in results) < 2.5
+    assert {code for code, _, _ in results} <= {201, 202} and any(code == 202 for code, _, _ in results)
+    write_local(stack.home / "chaos", OFF_VALUES)
+    settle_and_check(stack, [body["orderId"] for _, body, _ in results])
+    assert stack.pid_of("inventory-api") == pid, "chaos must be toggled live, without a restart"
+
+
+@pytest.mark.parametrize("failure", ["crash", "error"])
+def test_schrodinger_over_100_orders_loses_nothing_and_keeps_stock_consistent(stack, failure):
+    write_local(stack.home / "chaos", schrodinger_values(True, 0.3, failure, 3))
+    time.sleep(1.1)
+    results = post_many(stack.order_url, [{"productId": "SKU-001", "quantity": 1}] * 100, workers=4)
+    assert all(code in (201, 202, 409) for code, _, _ in results), sorted({c for c, _, _ in results})
+    assert sum(code == 202 for code, _, _ in results) > 0
+    write_local(stack.home / "chaos", OFF_VALUES)
+    settle_and_check(stack, [body["orderId"] for code, body, _ in results if code in (201, 202)])

@@ -1,0 +1,86 @@
+"""The live hub's fan-out rules, without threads or I/O."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from valerix.order.live_hub import MAX_BACKLOG, HubConfig, LiveHub, Subscriber
+
+
+def hub(products=None) -> LiveHub:
+    return LiveHub("postgresql://unused", products, HubConfig(autostart=False))
+
+
+def taken(subscriber: Subscriber) -> list[dict]:
+    return [json.loads(t) for t in subscriber.take()]
+
+
+def note(order_id: str, status: str = "confirmed") -> str:
+    return json.dumps({"orderId": order_id, "status": status, "reason": None})
+
+
+def test_status_changes_reach_watchers_of_all_and_of_that_order_only():
+    h = hub()
+    everything, mine, other = Subscriber(threading.Event()), Subscriber(threading.Event(), ["A"]), Subscriber(
+        threading.Event(), ["B"])
+    for s in (everything, mine, other):
+        h.subscribe(s)
+    h.publish_status(note("A"))
+    assert [(m["type"], m["orderId"], m["status"]) for m in taken(everything)] == [("status", "A", "confirmed")]
+    assert [m["orderId"] for m in taken(mine)] == ["A"]
+    assert taken(other) == []
+    assert mine.wake.is_set() and not other.wake.is_set()
+
+
+def test_a_malformed_notification_is_ignored():
+    h = hub()
+    s = Subscriber(threading.Event())
+    h.subscribe(s)
+    h.publish_status("not json")
+    h.publish_status(json.dumps({"status": "confirmed"}))
+    assert taken(s) == []
+
+
+def test_a_subscriber_that_falls_behind_is_told_to_resync_once():
+    s = Subscriber(threading.Event())
+    for i in range(MAX_BACKLOG + 50):
+        s.offer(f"m{i}")
+    assert [m["type"] for m in taken(s)] == ["resync"]
+    s.offer('{"type":"status"}')
+    assert [m["type"] for m in taken(s)] == ["status"]
+
+
+def test_watch_adds_ids_and_all_widens():
+    s = Subscriber(threading.Event(), ["A"])
+    s.watch(["B"])
+    assert s.wants("B") and not s.wants("C")
+    s.watch(None)
+    assert s.wants("C")
+
+
+def test_stock_is_pushed_only_when_it_changed_and_new_sockets_get_the_last_list():
+    stock = [{"productId": "SKU-1", "stock": 5}]
+    h = hub(lambda: list(stock))
+    first = Subscriber(threading.Event())
+    h.subscribe(first)
+    h.refresh_stock()
+    h.refresh_stock()
+    assert [(m["type"], m["products"]) for m in taken(first)] == [("stock", stock)]
+    stock[0] = {"productId": "SKU-1", "stock": 4}
+    h.refresh_stock()
+    assert taken(first)[0]["products"] == [{"productId": "SKU-1", "stock": 4}]
+    late = Subscriber(threading.Event())
+    h.subscribe(late)
+    assert taken(late)[0]["products"] == [{"productId": "SKU-1", "stock": 4}]
+
+
+def test_an_inventory_failure_is_reported_as_unavailable_stock():
+    def broken():
+        raise RuntimeError("inventory down")
+
+    h = hub(broken)
+    s = Subscriber(threading.Event())
+    h.subscribe(s)
+    h.refresh_stock()
+    assert [(m["type"], m["available"]) for m in taken(s)] == [("stock", False)]
