@@ -23,6 +23,7 @@ from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, wr
 from valerix.checks import bench_report, invariants
 from valerix.checks.pipeline import journeys
 from valerix.checks.procstats import Proc, Sampler, cmdline
+from valerix.kit.outbox import BACKLOG
 from valerix.local.stack import Ports, Stack, StackConfig
 
 K6_SCRIPT = Path(__file__).resolve().parents[3] / "charts" / "valerix" / "files" / "k6" / "orders.js"
@@ -109,6 +110,18 @@ def stack_groups(stack: Stack) -> Any:
     return groups
 
 
+def outbox_backlog(urls: dict[str, str]) -> dict[str, int]:
+    """Committed events not yet published by each service's relay: the lag of the event path,
+    invisible in the HTTP answers."""
+    found: dict[str, int] = {}
+    for name in ("order_db", "inventory_db"):
+        if name in urls:
+            with psycopg.connect(urls[name]) as conn:
+                row = conn.execute(BACKLOG).fetchone()
+            found[name] = int(row[0]) if row else 0
+    return found
+
+
 def settle_with_progress(order_url: str, bound: float) -> tuple[float | None, list[list[float]]]:
     """Seconds until no order is pending any more (None past the bound), and the curve of
     unfinished orders over that time, which shows how fast the recovery path drains."""
@@ -166,6 +179,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     records = k6.pop("records")
     seconds_to_final: float | None = None
     curve: list[list[float]] = []
+    backlog_after_load = outbox_backlog(urls)
     if "order_db" in urls:
         say(f"k6 done: {len(records)} orders; waiting for every order to become final")
         seconds_to_final, curve = settle_with_progress(urls["order_db"], config.settle_bound)
@@ -177,6 +191,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         "scenario": scenario.name, "description": scenario.description, "chaos": scenario.chaos, "k6": k6,
         "base_url": base_url, "summary": bench_report.summarize(records), "seconds_to_final": seconds_to_final,
         "unfinished_curve": curve,
+        "outbox_backlog": {"after_load": backlog_after_load, "when_final": outbox_backlog(urls)},
         "machine": {"loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
                     "busy_percent": round(100 * sampler.machine_busy_fraction, 1) if sampler else None},
         "invariants": {}, "processes": {},

@@ -138,6 +138,10 @@ def markdown(result: dict[str, Any]) -> str:
              f"| seconds until every order final | {result['seconds_to_final']} "
              f"(unfinished after the run: {_drain(result.get('unfinished_curve', []))}) |",
              f"| invariants | {'hold' if result['invariants'].get('ok') else 'FAILED'} |"]
+    backlog = result.get("outbox_backlog", {})
+    if backlog.get("after_load"):
+        lines.append(f"| outbox rows not yet published: at the end of the load / when all final | "
+                     f"{backlog['after_load']} / {backlog.get('when_final')} |")
     if result.get("processes"):
         lines.append(f"| stack peak RSS MiB (no PostgreSQL) | {result['stack_peak_rss_mib']} |")
         lines.append(f"| CPU s / 1000 orders (stack, no PostgreSQL) | {result['cpu_per_1000_orders']['stack']} |")
