@@ -86,18 +86,19 @@ def restock(inventory_url: str, amount: int) -> None:
                      (amount, amount, PRODUCTS))
 
 
-def stack_groups(stack: Stack) -> Any:
+def stack_groups(stack: Stack | None) -> Any:
     """Process groups to sample: each supervised program (found under supervisord by its
-    `valerix <service> <role>` command line), PostgreSQL's postmaster, and k6 itself."""
-    supervisord = int((stack.home / "run" / "supervisord.pid").read_text())
-    postmaster_file = stack.home / "pgdata" / "postmaster.pid"
-    postmaster = int(postmaster_file.read_text().split()[0]) if postmaster_file.exists() else None
+    `valerix <service> <role>` command line), PostgreSQL's postmaster, and k6 itself (only k6
+    when driving a system this harness did not start)."""
+    supervisord = int((stack.home / "run" / "supervisord.pid").read_text()) if stack else None
+    postmaster_file = stack.home / "pgdata" / "postmaster.pid" if stack else None
+    postmaster = int(postmaster_file.read_text().split()[0]) if postmaster_file and postmaster_file.exists() else None
     harness = os.getpid()
 
     def groups(procs: dict[int, Proc]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
         for proc in procs.values():
-            if proc.ppid == supervisord:
+            if supervisord and proc.ppid == supervisord:
                 args = cmdline(proc.pid)
                 if "valerix" in args:  # a program being respawned has no command line yet
                     found.setdefault("-".join(args[args.index("valerix") + 1:][:2]), []).append(proc.pid)
@@ -171,7 +172,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     rate = config.rate or (normal_rate and round(scenario.share_of_normal * normal_rate)) or None
     if scenario.name == "normal":
         rate = None
-    sampler = Sampler(stack_groups(stack)).start() if stack is not None else None
+    sampler = Sampler(stack_groups(stack)).start()
     load_before = os.getloadavg()[0]
     k6 = run_k6(base_url, scenario.name, config, rate, config.out)
     if stack is not None:
@@ -183,8 +184,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     if "order_db" in urls:
         say(f"k6 done: {len(records)} orders; waiting for every order to become final")
         seconds_to_final, curve = settle_with_progress(urls["order_db"], config.settle_bound)
-    if sampler is not None:
-        sampler.stop()
+    sampler.stop()
     acknowledged = [r["id"] for r in records if r["s"] in (201, 202) and r.get("id")]
     affected_ids = [r["id"] for r in records if r["s"] == 202 and r.get("id")]
     result: dict[str, Any] = {
@@ -193,7 +193,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         "unfinished_curve": curve,
         "outbox_backlog": {"after_load": backlog_after_load, "when_final": outbox_backlog(urls)},
         "machine": {"loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
-                    "busy_percent": round(100 * sampler.machine_busy_fraction, 1) if sampler else None},
+                    "busy_percent": round(100 * sampler.machine_busy_fraction, 1)},
         "invariants": {}, "processes": {},
     }
     if "order_db" in urls and "inventory_db" in urls:
@@ -201,12 +201,12 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         found = journeys(urls["order_db"], affected_ids)
         result["affected_final"] = dict(Counter(j["final"] for j in found))
         result["journeys"] = found[:200]
-    if sampler is not None:
-        orders = max(1, len(records))
-        result["processes"] = {name: s.as_dict() for name, s in sorted(sampler.stats.items())}
+    orders = max(1, len(records))
+    result["processes"] = {name: s.as_dict() for name, s in sorted(sampler.stats.items())}
+    result["cpu_per_1000_orders"] = {
+        name: round(1000 * s.cpu_ticks / os.sysconf("SC_CLK_TCK") / orders, 2) for name, s in sampler.stats.items()}
+    if stack is not None:
         result["stack_peak_rss_mib"] = sampler.rss_mib_total(bench_report.STACK_GROUPS)
-        result["cpu_per_1000_orders"] = {
-            name: round(1000 * s.cpu_ticks / os.sysconf("SC_CLK_TCK") / orders, 2) for name, s in sampler.stats.items()}
         result["cpu_per_1000_orders"]["stack"] = round(
             1000 * sampler.cpu_seconds_total(bench_report.STACK_GROUPS) / orders, 2)
     result["targets"] = bench_report.targets(scenario.name, result, normal_rate)
