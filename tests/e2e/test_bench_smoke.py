@@ -21,7 +21,9 @@ def test_a_short_benchmark_is_correct_and_reported(tmp_path: Path) -> None:
     summary = result["summary"]
     assert summary["orders"] > 50, summary
     assert summary["server_errors"] == 0 and summary["errors"] == 0, summary["by_status"]
-    assert summary["by_status"].get("201", 0) == summary["orders"], summary["by_status"]  # stock was topped up
+    # Stock was topped up, so nothing is refused; a 202 (a reservation slower than the 2 s deadline on
+    # a crowded machine) is a correct answer and must end final like the rest.
+    assert set(summary["by_status"]) <= {"201", "202"}, summary["by_status"]
     assert result["seconds_to_final"] is not None
     assert result["invariants"]["ok"], result["invariants"]
     assert result["correct"] is True
