@@ -40,11 +40,14 @@ def handle(uow: UnitOfWork, envelope: Envelope) -> None:
 def main() -> None:
     settings = InventorySettings()  # type: ignore[call-arg]
     logs.configure("inventory-worker", settings.log_level)
-    pool = db.make_pool(settings.inventory_database_url.get_secret_value(), name="inventory-worker", max_size=6)
+    pool = db.make_pool(settings.inventory_database_url.get_secret_value(), name="inventory-worker",
+                        max_size=settings.consumer_threads + 4)
     bus = open_bus(settings)
     loops = {
         "outbox-relay": Relay(pool, bus, "inventory").run_forever,
-        "verify-consumer": Consumer(bus, VERIFY_ORDERS, pool, "inventory-verifier", handle).run_forever,
+        # Competing consumers (SKIP LOCKED): the recovery path keeps up when many orders need it.
+        **{f"verify-consumer-{i}": Consumer(bus, VERIFY_ORDERS, pool, "inventory-verifier", handle).run_forever
+           for i in range(settings.consumer_threads)},
         "release-consumer": Consumer(bus, subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION), pool,
                                      "inventory-releaser", handle).run_forever,
         "bus-stats": bus_stats_loop(bus),

@@ -18,8 +18,8 @@ Check = Callable[[], None]  # raises when the dependency is unhealthy
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
 
-def run_checks(service: str, checks: Mapping[str, Check],
-               timeout: float = 1.5) -> tuple[bool, dict[str, Any]]:
+def run_checks(service: str, checks: Mapping[str, Check], timeout: float = 1.5,
+               quiet: bool = False) -> tuple[bool, dict[str, Any]]:
     futures = {name: _pool.submit(check) for name, check in checks.items()}
     wait(futures.values(), timeout=timeout)
     dependencies: dict[str, str] = {}
@@ -28,9 +28,9 @@ def run_checks(service: str, checks: Mapping[str, Check],
         if future.done():
             error = future.exception()
             ok = error is None
-            if error is not None:
+            if error is not None and not quiet:
                 log.warning("dependency unhealthy", extra={"dependency": name, "error": repr(error)})
-        else:
+        elif not quiet:
             log.warning("dependency check timed out", extra={"dependency": name})
         dependencies[name] = "ok" if ok else "error"
         metrics.DEPENDENCY_UP.labels(service=service, dependency=name).set(1 if ok else 0)
@@ -45,9 +45,14 @@ def watch(service: str, checks: Mapping[str, Check], interval: float = 5.0) -> t
     even when nothing polls /health."""
 
     def loop() -> None:
+        previous: dict[str, str] = {}
         while True:
             try:
-                run_checks(service, checks)
+                _, body = run_checks(service, checks, quiet=True)
+                changed = {k: v for k, v in body["dependencies"].items() if previous.get(k, "ok") != v}
+                if changed:  # log transitions only, not every failing probe
+                    log.warning("dependency health changed", extra={"dependencies": changed})
+                previous = body["dependencies"]
             except Exception:
                 log.exception("health watch failed")
             time.sleep(interval)

@@ -59,6 +59,7 @@ class Relay:
         self._poll = poll_seconds
         self._max_backoff = max_backoff_seconds
         self._hold = os.environ.get(HOLD_ENV, "")
+        self._backlog_at = float("-inf")
 
     def step(self) -> int:
         """Publishes one batch; returns how many rows were published (0 when not the leader)."""
@@ -69,27 +70,36 @@ class Relay:
             rows = conn.execute(READY, (self._batch,)).fetchall()
             self._test_hold("selected", rows)
             failure: tuple[int, Exception] | None = None
-            for row in rows:
-                try:
-                    self._bus.publish(row["destination"], Envelope.model_validate(row["payload"]))
-                except Exception as error:  # keep the order: nothing after a failed row goes out
-                    failure = (row["id"], error)
-                    break
-                published.append(row["id"])
-                lag = (datetime.now(UTC) - row["created_at"]).total_seconds()
-                metrics.OUTBOX_PUBLISH_LAG.labels(service=self._service).observe(max(lag, 0.0))
+            try:
+                self._bus.publish_batch([(r["destination"], Envelope.model_validate(r["payload"])) for r in rows])
+                published = [r["id"] for r in rows]
+            except Exception:
+                # Find the row that fails, publishing those before it (the order is kept).
+                for row in rows:
+                    try:
+                        self._bus.publish(row["destination"], Envelope.model_validate(row["payload"]))
+                    except Exception as error:  # nothing after a failed row goes out
+                        failure = (row["id"], error)
+                        break
+                    published.append(row["id"])
+            now = datetime.now(UTC)
+            for row in rows[:len(published)]:
+                metrics.OUTBOX_PUBLISH_LAG.labels(service=self._service).observe(
+                    max((now - row["created_at"]).total_seconds(), 0.0))
             self._test_hold("published", rows)
             if published:
                 conn.execute(MARK_SENT, (published,))
             if failure is not None:
                 conn.execute(MARK_FAILED, (repr(failure[1])[:2000], failure[0]))
         metrics.OUTBOX_PUBLISHED.labels(service=self._service).inc(len(published))
-        self.backlog()
+        if time.monotonic() - self._backlog_at >= 1.0 or not published:
+            self.backlog()
         if failure is not None:
             raise RuntimeError(f"publishing outbox row {failure[0]} failed") from failure[1]
         return len(published)
 
     def backlog(self) -> int:
+        self._backlog_at = time.monotonic()
         with self._pool.connection() as conn:
             n = int(conn.execute(BACKLOG).fetchone()["n"])
         metrics.OUTBOX_BACKLOG.labels(service=self._service).set(n)

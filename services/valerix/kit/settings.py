@@ -19,3 +19,4 @@ class CommonSettings(BaseSettings):
     chaos_dir: Path = Path(".valerix/chaos")
     metrics_port: int = 9100
     db_pool_size: int = 10
+    consumer_threads: int = 4   # competing consumers per queue or subscription in a worker

@@ -57,6 +57,8 @@ def up(home: Path, order_port: int, inventory_port: int, grpc_port: int, postgre
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Also when started from a script that ignores SIGINT (background jobs do): Ctrl-C stops all.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         click.echo("Starting Valerix (PostgreSQL, migrations, supervisor) ...")
         stack.start(wait=90)

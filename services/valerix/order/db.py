@@ -62,6 +62,20 @@ def save_status(conn: Conn, order: Order, *, verify_sent: bool = False) -> None:
     record_changes(conn, order)
 
 
+def advance_from_pending(conn: Conn, order: Order, *, verify_sent: bool) -> dict[str, Any] | None:
+    """The placing request's own change: one conditional UPDATE instead of lock-read-write.
+    None when something else (the sweeper, a verdict) moved the order first."""
+    row = conn.execute(
+        "UPDATE orders SET status = %s, reason = %s, reservation_id = %s, updated_at = clock_timestamp(), "
+        "verify_attempts = verify_attempts + %s, "
+        "last_verify_at = CASE WHEN %s THEN clock_timestamp() ELSE last_verify_at END "
+        "WHERE id = %s AND status = 'pending' RETURNING created_at, updated_at",
+        (order.status.value, order.reason, order.reservation_id, int(verify_sent), verify_sent, order.id)).fetchone()
+    if row is not None:
+        record_changes(conn, order)
+    return row
+
+
 def mark_verify_resent(conn: Conn, order_id: str) -> None:
     conn.execute("UPDATE orders SET verify_attempts = verify_attempts + 1, last_verify_at = clock_timestamp() "
                  "WHERE id = %s", (order_id,))

@@ -89,10 +89,12 @@ class InventoryClient:
         finally:
             metrics.GRPC_CLIENT.labels(method=method, code=code).observe(time.perf_counter() - started)
 
-    def reserve(self, order_id: str, lines: tuple[OrderLine, ...] | list[OrderLine]) -> Reservation:
+    def reserve(self, order_id: str, lines: tuple[OrderLine, ...] | list[OrderLine],
+                timeout: float | None = None) -> Reservation:
         request = pb.ReserveStockRequest(order_id=order_id, lines=[
             pb.StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines])
-        reply = self._call("ReserveStock", lambda: self._stub.ReserveStock(request, timeout=self.reserve_deadline))
+        deadline = self.reserve_deadline if timeout is None else min(timeout, self.reserve_deadline)
+        reply = self._call("ReserveStock", lambda: self._stub.ReserveStock(request, timeout=max(deadline, 0.05)))
         return Reservation(
             success=reply.success, outcome=_OUTCOME_NAMES.get(reply.outcome, "unknown"),
             reservation_id=reply.reservation_id,

@@ -27,7 +27,8 @@ def handle(uow: UnitOfWork, envelope: Envelope) -> None:
 def main() -> None:
     settings = OrderSettings()  # type: ignore[call-arg]
     logs.configure("order-worker", settings.log_level)
-    pool = db.make_pool(settings.order_database_url.get_secret_value(), name="order-worker", max_size=6)
+    pool = db.make_pool(settings.order_database_url.get_secret_value(), name="order-worker",
+                        max_size=settings.consumer_threads + 4)
     bus = open_bus(settings)
     policy = service.SweepPolicy(resend_after=settings.sweeper_resend_after_s, fail_after=settings.sweeper_fail_after_s)
 
@@ -39,10 +40,12 @@ def main() -> None:
             waiting = conn.execute("SELECT count(*) AS n FROM orders WHERE status = 'pending_verification'").fetchone()
         metrics.PENDING_VERIFICATION.set(waiting["n"] if waiting else 0)
 
-    verified = Consumer(bus, subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION), pool, CONSUMER, handle)
+    entity = subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION)
     loops: dict[str, object] = {
         "outbox-relay": Relay(pool, bus, "order").run_forever,
-        "verified-consumer": verified.run_forever,
+        # Competing consumers (SKIP LOCKED): the recovery path keeps up when many orders need it.
+        **{f"verified-consumer-{i}": Consumer(bus, entity, pool, CONSUMER, handle).run_forever
+           for i in range(settings.consumer_threads)},
         "sweeper": every(1.0, sweep),
         "bus-stats": bus_stats_loop(bus),
     }

@@ -37,7 +37,7 @@ def open_bus(settings: CommonSettings | Mapping[str, str] | None = None, *,
         raise BusError("BUS_BACKEND=postgres needs BUS_DATABASE_URL")
     from valerix.kit.bus.postgres import PostgresBus
 
-    return PostgresBus(url, topology=topology)
+    return PostgresBus(url, topology=topology, pool_size=2 * settings.consumer_threads + 4)
 
 
 def secret_value(value: SecretStr | None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +97,10 @@ class AzureBus:
             raise EntityNotFound(f"no queue or topic named {destination!r}") from error
         except ServiceBusError as error:
             raise BusError(str(error)) from error
+
+    def publish_batch(self, messages: Sequence[tuple[str, Envelope]]) -> None:
+        for destination, envelope in messages:  # per entity, in order; broker dedup makes a retry safe
+            self.publish(destination, envelope)
 
     def receive(self, entity: str, max_messages: int = 1,
                 max_wait_seconds: float = 1.0) -> list[ReceivedMessage]:

@@ -7,6 +7,7 @@ detection drops a republished event within the destination's window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -57,6 +58,10 @@ class EntityStats:
 class Bus(Protocol):
     def publish(self, destination: str, envelope: Envelope, *, scheduled_at: datetime | None = None) -> None:
         """Send to a queue or topic; message id = envelope.eventId."""
+
+    def publish_batch(self, messages: Sequence[tuple[str, Envelope]]) -> None:
+        """Send several (destination, envelope) pairs in order; the outbox relay's path.
+        Either all are sent or the call raises (a retry re-sends; duplicates are dropped)."""
 
     def receive(self, entity: str, max_messages: int = 1,
                 max_wait_seconds: float = 1.0) -> list[ReceivedMessage]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,22 +196,32 @@ class PostgresBus:
     # --- sending ----------------------------------------------------------------------
 
     def publish(self, destination: str, envelope: Envelope, *, scheduled_at: datetime | None = None) -> None:
-        entity = self._entity(destination)
-        if entity.kind == "subscription":
-            raise BusError(f"{destination!r} is a subscription; publish to its topic")
-        body = Jsonb(envelope.model_dump(mode="json"))
+        self.publish_batch([(destination, envelope)], scheduled_at=scheduled_at)
+
+    def publish_batch(self, messages: Sequence[tuple[str, Envelope]], *,
+                      scheduled_at: datetime | None = None) -> None:
+        """One transaction for the whole batch (the relay sends dozens at a time), so a busy
+        outbox costs one commit per batch instead of one per event."""
+        entities = [self._entity(destination) for destination, _ in messages]
+        for entity in entities:
+            if entity.kind == "subscription":
+                raise BusError(f"{entity.name!r} is a subscription; publish to its topic")
+        ready: set[str] = set()
         with self._pool.connection() as conn, conn.transaction():
-            fresh = conn.execute(CLAIM_ID, {"dest": destination, "id": envelope.eventId,
-                                            "window": entity.duplicate_window}).fetchone()
-            if fresh is None:
-                log.info("duplicate message dropped", extra={"entity": destination, "messageId": envelope.eventId})
-                return
-            rows = conn.execute(FAN_OUT, {"dest": destination, "id": envelope.eventId, "at": scheduled_at,
-                                          "subject": envelope.eventType, "body": body}).fetchall()
-            for entity_name in {r["entity"] for r in rows if r["ready"]}:
+            for entity, (destination, envelope) in zip(entities, messages, strict=True):
+                fresh = conn.execute(CLAIM_ID, {"dest": destination, "id": envelope.eventId,
+                                                "window": entity.duplicate_window}).fetchone()
+                if fresh is None:
+                    log.info("duplicate message dropped", extra={"entity": destination, "messageId": envelope.eventId})
+                    continue
+                rows = conn.execute(FAN_OUT, {"dest": destination, "id": envelope.eventId, "at": scheduled_at,
+                                              "subject": envelope.eventType,
+                                              "body": Jsonb(envelope.model_dump(mode="json"))}).fetchall()
+                ready |= {r["entity"] for r in rows if r["ready"]}
+                if next(self._publishes) % 1000 == 0:
+                    conn.execute(FORGET_DUPLICATES)
+            for entity_name in ready:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, entity_name))
-            if next(self._publishes) % 1000 == 0:
-                conn.execute(FORGET_DUPLICATES)
 
     # --- receiving and settling -------------------------------------------------------
 
