@@ -139,6 +139,11 @@ def unfinished(conn: Conn, older_than_seconds: float, limit: int) -> list[dict[s
         (older_than_seconds, limit)).fetchall()
 
 
+def count_pending_verification(conn: Conn) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM orders WHERE status = 'pending_verification'").fetchone()
+    return int(row["n"]) if row else 0
+
+
 def count_by_status(conn: Conn) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in conn.execute("SELECT status, count(*) AS n FROM orders GROUP BY status")}
 
