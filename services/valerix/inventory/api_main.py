@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import waitress
 from prometheus_client import REGISTRY
 
 from valerix.inventory import grpc_server, http_api
@@ -13,6 +12,7 @@ from valerix.inventory.settings import InventorySettings
 from valerix.kit import db, logs, process
 from valerix.kit.bootstrap import bus_check, chaos_hooks
 from valerix.kit.grpc_server import serve_grpc, watch_health
+from valerix.kit.http_server import serve_in_background
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +29,13 @@ def main() -> None:
     REGISTRY.register(StockCollector(pool))
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
     host, port = process.split_bind(settings.inventory_http_bind)
-    http = waitress.create_server(http_api.build_app(pool, checks), host=host, port=port,
-                                  threads=settings.inventory_http_threads, ident="valerix")
+    stop_http = serve_in_background(http_api.build_app(pool, checks), host, port,
+                                    threads=settings.inventory_http_threads)
     stop = process.stop_event()
     log.info("inventory api listening", extra={"grpc": settings.inventory_grpc_bind,
                                                "http": settings.inventory_http_bind})
-    import threading
-
-    threading.Thread(target=http.run, name="http", daemon=True).start()
     stop.wait()
     log.info("inventory api stopping")
     server.stop(grace=5).wait()
-    http.close()
+    stop_http()
     pool.close()

@@ -12,10 +12,9 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-import waitress
-
 from valerix.kit import process
 from valerix.kit.health import Check
+from valerix.kit.http_server import serve_in_background
 from valerix.kit.web import create_app
 
 log = logging.getLogger(__name__)
@@ -56,10 +55,7 @@ def run_worker(service: str, loops: Mapping[str, object], checks: Mapping[str, C
     calls ``on_stop`` in order (closing the bus and pools). Raises SystemExit(1) if a loop crashed."""
     stop = stop if stop is not None else process.stop_event()
     crashed: list[str] = []
-    http = waitress.create_server(create_app(service, checks, import_name=__name__), host=host, port=metrics_port,
-                                  threads=4, ident="valerix")
-    http_thread = threading.Thread(target=http.run, name="http", daemon=True)
-    http_thread.start()
+    stop_http = serve_in_background(create_app(service, checks, import_name=__name__), host, metrics_port)
     threads = [threading.Thread(target=_guarded(name, loop, stop, crashed), name=name,  # type: ignore[arg-type]
                                 daemon=True)
                for name, loop in loops.items()]
@@ -72,8 +68,7 @@ def run_worker(service: str, loops: Mapping[str, object], checks: Mapping[str, C
         thread.join(timeout=grace_seconds)
         if thread.is_alive():
             log.warning("worker loop did not stop in time", extra={"loop": thread.name})
-    http.close()
-    http_thread.join(timeout=5)
+    stop_http()
     for close in on_stop:
         try:
             close()
