@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -46,13 +44,6 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
 def ping(pool: ConnectionPool[Any], timeout: float = 1.0) -> None:
     with pool.connection(timeout=timeout) as conn:
         conn.execute("SELECT 1")
-
-
-@contextmanager
-def transaction(pool: ConnectionPool[psycopg.Connection[Row]]) -> Iterator[psycopg.Connection[Row]]:
-    """One transaction: commits when the block ends, rolls back on any exception."""
-    with pool.connection() as conn, conn.transaction():
-        yield conn
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -101,6 +92,3 @@ def schema_version(url: str) -> str | None:
         row = conn.execute("SELECT max(name) FROM schema_migrations").fetchone()
     return row[0] if row else None
 
-
-def read_sql(path: Path) -> str:
-    return path.read_text(encoding="utf-8")

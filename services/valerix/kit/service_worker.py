@@ -9,7 +9,6 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from valerix.kit import db, logs
-from valerix.kit.bootstrap import bus_check
 from valerix.kit.bus import Bus, open_bus
 from valerix.kit.consumer import Consumer, Handler, bus_stats_loop
 from valerix.kit.outbox import Relay
@@ -33,5 +32,5 @@ def run_service_worker(service: str, settings: CommonSettings, database_url: str
     bus = open_bus(settings)
     all_loops = {"outbox-relay": Relay(pool, bus, service).run_forever, **loops(pool, bus),
                  "bus-stats": bus_stats_loop(bus)}
-    run_worker(name, all_loops, {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)},
+    run_worker(name, all_loops, {"database": lambda: db.ping(pool), "serviceBus": bus.ping},
                metrics_port=settings.metrics_port, on_stop=[bus.close, pool.close])

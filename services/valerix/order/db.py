@@ -144,10 +144,6 @@ def count_pending_verification(conn: Conn) -> int:
     return int(row["n"]) if row else 0
 
 
-def count_by_status(conn: Conn) -> dict[str, int]:
-    return {r["status"]: int(r["n"]) for r in conn.execute("SELECT status, count(*) AS n FROM orders GROUP BY status")}
-
-
 def orders_by_status(conn: Conn) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {s.value: set() for s in OrderStatus}
     for row in conn.execute("SELECT id, status FROM orders"):
