@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from psycopg_pool import ConnectionPool
 
 from valerix.inventory import grpc_server
 from valerix.kit import db, embedded_pg
 from valerix.kit.chaos import ChaosSource, ReserveChaos
 from valerix.kit.grpc_server import serve_grpc
-from valerix.kit.ports import free_port
+from valerix.kit.ports import free_port, wait_http_ok
 
 
 @dataclass
@@ -64,17 +62,10 @@ def _database(admin_url: str, prefix: str, *packages: str) -> ConnectionPool[Any
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the order api exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"the order api did not come up in {timeout}s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_http_ok(f"{url}/health/live", timeout, still_alive=lambda: proc.poll() is None)
+    except (RuntimeError, TimeoutError) as error:
+        raise type(error)(f"the order api did not come up ({error}):\n{log.read_text()[-3000:]}") from None
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Callable
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -37,3 +38,23 @@ def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 30.0) ->
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def wait_http_ok(url: str, timeout: float = 30.0, *, still_alive: Callable[[], bool] | None = None,
+                 interval: float = 0.1) -> None:
+    """Polls ``url`` until it answers 200; stops early when ``still_alive`` says the server died."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if still_alive is not None and not still_alive():
+            raise RuntimeError(f"the server behind {url} exited")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout}s")

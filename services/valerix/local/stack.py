@@ -15,10 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from valerix.kit import db, embedded_pg
-from valerix.kit.ports import free_port, wait_listening
+from valerix.kit.ports import free_port, wait_http_ok, wait_listening
 from valerix.local import supervisor
 
 log = logging.getLogger(__name__)
@@ -166,14 +164,10 @@ class Stack:
         deadline = time.monotonic() + timeout
         for port in (p.order_api, p.inventory_http, p.inventory_grpc):
             wait_listening(port, timeout=max(1.0, deadline - time.monotonic()))
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.order_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"the stack was not healthy after {timeout}s; logs in {self.home / 'log'}")
+        try:
+            wait_http_ok(f"{self.order_url}/health", timeout=max(1.0, deadline - time.monotonic()), interval=0.2)
+        except TimeoutError:
+            raise TimeoutError(f"the stack was not healthy after {timeout}s; logs in {self.home / 'log'}") from None
 
     @property
     def order_url(self) -> str:
