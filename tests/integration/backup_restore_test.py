@@ -49,9 +49,10 @@ class Workload:
                     service.cancel_order(self.deps, order_id)
                 else:
                     lines = [OrderLine(p, rng.randint(1, 3)) for p in rng.sample(PRODUCTS, rng.randint(1, 2))]
-                    answer = service.place_order(self.deps, lines)
-                    order_id = answer.order_id
-                    if answer.status == 201:
+                    placed = service.place_order(self.deps, lines)
+                    assert isinstance(placed, service.Placed)
+                    order_id = placed.order["id"]
+                    if placed.order["status"] == "confirmed":
                         confirmed.append(order_id)
                 with self.lock:
                     self.windows.setdefault(order_id, []).append((started, time.time()))

@@ -11,13 +11,20 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from valerix.inventory import grpc_server
+from valerix.inventory.bootstrap import deps_for
+from valerix.inventory.chaos import ReserveChaos
 from valerix.kit import db
-from valerix.kit.chaos import ChaosSource, ReserveChaos
+from valerix.kit.chaos import ChaosSource
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.inventory_client import Catalogue, InventoryClient
+
+
+def _conninfo(pool: ConnectionPool[Any]) -> str:
+    conninfo = pool.conninfo
+    return conninfo() if callable(conninfo) else conninfo
 
 
 def migrated_pool(url: str, *packages: str, name: str) -> ConnectionPool[Any]:
@@ -61,7 +68,7 @@ def chaos(chaos_dir) -> ReserveChaos:
 @pytest.fixture
 def inventory_target(inventory_pool, chaos) -> Iterator[str]:
     bind = f"127.0.0.1:{free_port()}"
-    server, _ = serve_grpc(bind, grpc_server.register(inventory_pool, chaos), [grpc_server.SERVICE_NAME])
+    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool, chaos)), [grpc_server.SERVICE_NAME])
     yield bind
     server.stop(grace=None).wait()
 
@@ -76,7 +83,7 @@ def inventory_client(inventory_target) -> Iterator[InventoryClient]:
 @pytest.fixture
 def order_deps(order_pool, inventory_client) -> service.Deps:
     return service.Deps(uow=lambda: UnitOfWork(order_pool), inventory=inventory_client,
-                        catalogue=Catalogue(inventory_client))
+                        catalogue=Catalogue(inventory_client), database_url=_conninfo(order_pool))
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from valerix.inventory import grpc_server, http_api
+from valerix.inventory.bootstrap import deps_for
 from valerix.kit import db, embedded_pg
-from valerix.kit.bootstrap import bus_check
+from valerix.kit.bus import bus_check
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port
 from valerix.kit.settings import CommonSettings
@@ -32,7 +33,7 @@ def test_order_health_reports_each_dependency_and_readiness_only_its_database(ow
     url = embedded_pg.provision_database(own_postgres.admin_url, "orders_h", "orders_h_svc", "pw-h")
     pool = db.make_pool(url, name="health-test", max_size=2, timeout=1)
     bind = f"127.0.0.1:{free_port()}"
-    server, _ = serve_grpc(bind, grpc_server.register(inventory_pool), [grpc_server.SERVICE_NAME])
+    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool)), [grpc_server.SERVICE_NAME])
     inventory = InventoryClient(bind)
     settings = CommonSettings(bus_backend="postgres", bus_database_url=url)
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings),
@@ -64,7 +65,7 @@ def test_inventory_health_fails_when_its_database_stops(own_postgres):
     url = embedded_pg.provision_database(own_postgres.admin_url, "inv_h", "inv_h_svc", "pw-i")
     db.migrate(url, db.migration_files("valerix.kit", "valerix.inventory"))
     pool = db.make_pool(url, name="health-inv", max_size=2, timeout=1)
-    client = http_api.build_app(pool, {"database": lambda: db.ping(pool)}).test_client()
+    client = http_api.build_app(deps_for(pool), {"database": lambda: db.ping(pool)}).test_client()
     try:
         assert client.get("/health").status_code == 200
         assert client.get("/api/products").status_code == 200

@@ -10,11 +10,12 @@ from valerix.inventory import service
 from valerix.inventory.domain import Line, Rejection, ReservationStatus
 
 from support.db import outbox_types, stock
+from support.uow import committed
 
 
 def test_reserve_takes_every_line_and_writes_events(inventory_pool):
     before = stock(inventory_pool, "SKU-001"), stock(inventory_pool, "SKU-002")
-    outcome = service.reserve(inventory_pool, "ORD-1", [Line("SKU-002", 3), Line("SKU-001", 2)])
+    outcome = committed(inventory_pool, service.reserve, "ORD-1", [Line("SKU-002", 3), Line("SKU-001", 2)])
     assert outcome.success and outcome.reservation_id.startswith("RES-")
     assert outcome.remaining == {"SKU-001": before[0] - 2, "SKU-002": before[1] - 3}
     assert (stock(inventory_pool, "SKU-001"), stock(inventory_pool, "SKU-002")) == (before[0] - 2, before[1] - 3)
@@ -22,46 +23,46 @@ def test_reserve_takes_every_line_and_writes_events(inventory_pool):
 
 
 def test_repeat_replays_the_first_outcome_and_never_reserves_twice(inventory_pool):
-    first = service.reserve(inventory_pool, "ORD-2", [Line("SKU-003", 5)])
-    again = service.reserve(inventory_pool, "ORD-2", [Line("SKU-003", 5)])
+    first = committed(inventory_pool, service.reserve, "ORD-2", [Line("SKU-003", 5)])
+    again = committed(inventory_pool, service.reserve, "ORD-2", [Line("SKU-003", 5)])
     assert again.replayed and again.success and again.reservation_id == first.reservation_id
     assert stock(inventory_pool, "SKU-003") == 200 - 5
 
 
 def test_all_or_nothing_when_one_line_is_short(inventory_pool):
-    outcome = service.reserve(inventory_pool, "ORD-3", [Line("SKU-001", 1), Line("SKU-006", 51)])
+    outcome = committed(inventory_pool, service.reserve, "ORD-3", [Line("SKU-001", 1), Line("SKU-006", 51)])
     assert not outcome.success and outcome.rejection is Rejection.INSUFFICIENT_STOCK
     assert [(s.product_id, s.requested, s.available) for s in outcome.shortages] == [("SKU-006", 51, 50)]
     assert stock(inventory_pool, "SKU-001") == 500
-    replay = service.reserve(inventory_pool, "ORD-3", [Line("SKU-001", 1), Line("SKU-006", 51)])
+    replay = committed(inventory_pool, service.reserve, "ORD-3", [Line("SKU-001", 1), Line("SKU-006", 51)])
     assert replay.replayed and replay.rejection is Rejection.INSUFFICIENT_STOCK and len(replay.shortages) == 1
 
 
 def test_unknown_product_is_rejected(inventory_pool):
-    outcome = service.reserve(inventory_pool, "ORD-4", [Line("NOPE-1", 1)])
+    outcome = committed(inventory_pool, service.reserve, "ORD-4", [Line("NOPE-1", 1)])
     assert outcome.rejection is Rejection.UNKNOWN_PRODUCT
 
 
 def test_release_returns_stock_once(inventory_pool):
-    service.reserve(inventory_pool, "ORD-5", [Line("SKU-004", 10)])
-    assert service.release(inventory_pool, "ORD-5", "order_cancelled") is True
-    assert service.release(inventory_pool, "ORD-5", "order_cancelled") is False
+    committed(inventory_pool, service.reserve, "ORD-5", [Line("SKU-004", 10)])
+    assert committed(inventory_pool, service.release, "ORD-5", "order_cancelled") is True
+    assert committed(inventory_pool, service.release, "ORD-5", "order_cancelled") is False
     assert stock(inventory_pool, "SKU-004") == 750
     assert outbox_types(inventory_pool)[-1] == "StockReleased"
 
 
 def test_release_before_a_late_reserve_leaves_nothing_held(inventory_pool):
     """The caller gave up and failed the order; its ReserveStock arrives afterwards."""
-    assert service.release(inventory_pool, "ORD-6", "order_failed") is False
-    late = service.reserve(inventory_pool, "ORD-6", [Line("SKU-001", 7)])
+    assert committed(inventory_pool, service.release, "ORD-6", "order_failed") is False
+    late = committed(inventory_pool, service.reserve, "ORD-6", [Line("SKU-001", 7)])
     assert not late.success and late.status is ReservationStatus.RELEASED
     assert stock(inventory_pool, "SKU-001") == 500
 
 
 def test_low_stock_alert_fires_once_when_crossing_the_threshold(inventory_pool):
-    service.reserve(inventory_pool, "ORD-7", [Line("SKU-006", 44)])   # 50 -> 6, threshold 5
-    service.reserve(inventory_pool, "ORD-8", [Line("SKU-006", 2)])    # 6 -> 4: crosses
-    service.reserve(inventory_pool, "ORD-9", [Line("SKU-006", 1)])    # 4 -> 3: already below
+    committed(inventory_pool, service.reserve, "ORD-7", [Line("SKU-006", 44)])   # 50 -> 6, threshold 5
+    committed(inventory_pool, service.reserve, "ORD-8", [Line("SKU-006", 2)])    # 6 -> 4: crosses
+    committed(inventory_pool, service.reserve, "ORD-9", [Line("SKU-006", 1)])    # 4 -> 3: already below
     assert outbox_types(inventory_pool).count("LowStockAlert") == 1
 
 
@@ -72,7 +73,7 @@ def test_concurrent_orders_never_oversell(inventory_pool):
     def buy(i: int) -> bool:
         lines = [Line("SKU-006", 1), Line("SKU-001", 1)] if i % 2 else [Line("SKU-001", 1), Line("SKU-006", 1)]
         barrier.wait()
-        return service.reserve(inventory_pool, f"ORD-RACE-{i}", lines).success
+        return committed(inventory_pool, service.reserve, f"ORD-RACE-{i}", lines).success
 
     with ThreadPoolExecutor(max_workers=60) as pool:
         results = list(pool.map(buy, range(60)))
@@ -88,7 +89,7 @@ def test_concurrent_duplicates_reserve_once(inventory_pool):
 
     def buy(_: int) -> str | None:
         barrier.wait()
-        return service.reserve(inventory_pool, "ORD-DUP", [Line("SKU-005", 3)]).reservation_id
+        return committed(inventory_pool, service.reserve, "ORD-DUP", [Line("SKU-005", 3)]).reservation_id
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         ids = set(pool.map(buy, range(20)))
@@ -99,6 +100,6 @@ def test_concurrent_duplicates_reserve_once(inventory_pool):
 def test_the_demo_catalogue_is_seeded_once(inventory_url, inventory_pool):
     from valerix.kit import db
 
-    service.reserve(inventory_pool, "ORD-10", [Line("SKU-007", 1)])
+    committed(inventory_pool, service.reserve, "ORD-10", [Line("SKU-007", 1)])
     db.migrate(inventory_url, db.migration_files("valerix.kit", "valerix.inventory"))
     assert stock(inventory_pool, "SKU-007") == 19999

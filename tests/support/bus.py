@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
+from valerix.contracts.routing import TOPOLOGY
 from valerix.kit import db
 from valerix.kit.bus.postgres import PostgresBus
-from valerix.kit.bus.topology import DEFAULT, Topology
+from valerix.kit.bus.topology import Topology
 
 # The seed's entities with a short lock and few deliveries, so the tests run in seconds.
-FAST = Topology(queues=DEFAULT.queues, topics=DEFAULT.topics, lock_duration_seconds=2.0,
+FAST = Topology(queues=TOPOLOGY.queues, topics=TOPOLOGY.topics, lock_duration_seconds=2.0,
                 max_delivery_count=3, duplicate_window_seconds=600)
 
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from valerix.contracts import catalog
 from valerix.contracts.events import EVENT_TYPES, VERIFY_ORDERS, Envelope
-from valerix.kit.bus import catalog
+from valerix.contracts.routing import TOPOLOGY
 from valerix.kit.bus.azure import AzureBus, to_message
-from valerix.kit.bus.topology import DEFAULT, split_subscription, subscription_path
+from valerix.kit.bus.topology import split_subscription, subscription_path
 from valerix.kit.consumer import backoff_seconds
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
@@ -15,7 +16,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
 def test_events_doc_is_current():
     assert DOC.read_text() == catalog.render(), \
-        "docs/events.md is stale: run `python -m valerix.kit.bus.catalog > docs/events.md`"
+        "docs/events.md is stale: run `python -m valerix.contracts.catalog > docs/events.md`"
 
 
 def test_every_event_is_documented_with_a_valid_example():
@@ -33,9 +34,9 @@ def test_subscription_paths_round_trip():
 
 
 def test_default_topology_is_the_seed_entities():
-    assert DEFAULT.receivable() == ["verify-orders", "order-events/subscriptions/inventory-service-sub",
+    assert TOPOLOGY.receivable() == ["verify-orders", "order-events/subscriptions/inventory-service-sub",
                                     "inventory-events/subscriptions/order-service-sub"]
-    assert (DEFAULT.max_delivery_count, DEFAULT.lock_duration_seconds) == (10, 30.0)
+    assert (TOPOLOGY.max_delivery_count, TOPOLOGY.lock_duration_seconds) == (10, 30.0)
 
 
 @pytest.mark.parametrize(("count", "expected"), [(0, 1), (1, 1), (2, 2), (3, 4), (7, 60), (50, 60)])

@@ -1,4 +1,5 @@
-from valerix.kit.chaos import ChaosConfig, ChaosSource, Gremlin, ReserveChaos, Schrodinger, read_raw
+from valerix.inventory.chaos import ReserveChaos
+from valerix.kit.chaos import ChaosConfig, ChaosSource, Gremlin, Schrodinger, read_raw
 
 
 def test_defaults_are_off_and_env_values_are_parsed_and_clamped():

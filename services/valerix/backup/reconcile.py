@@ -49,7 +49,7 @@ def reconcile(order_url: str, inventory_url: str) -> dict[str, int]:
         orders, reservations = _state(order_url, inventory_url)
         for order_id in sorted(reservations["reserved"] - orders["confirmed"]):
             with UnitOfWork(stock_pool) as uow:
-                inventory_service.release_in(uow, order_id, REASON)
+                inventory_service.release(uow, order_id, REASON)
                 uow.commit()
             done["released"] += 1
         for order_id in sorted(orders["confirmed"] - reservations["reserved"]):
@@ -73,7 +73,7 @@ def _verify(orders_pool: Any, stock_pool: Any, order_id: str) -> str:
     assert view is not None
     lines = [Line(item["productId"], int(item["quantity"])) for item in view["items"]]
     with UnitOfWork(stock_pool) as uow:
-        outcome = inventory_service.verify_in(uow, order_id, lines)
+        outcome = inventory_service.verify(uow, order_id, lines)
         uow.commit()
     verdict = OrderVerified(orderId=order_id, outcome="reserved" if outcome.success else "rejected",
                             reservationId=outcome.reservation_id if outcome.success else None,

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 ORDER_EVENTS = "order-events"
 INVENTORY_EVENTS = "inventory-events"
 VERIFY_ORDERS = "verify-orders"
-ORDER_SERVICE_SUBSCRIPTION = "order-service-sub"
 
 
 def utcnow() -> datetime:

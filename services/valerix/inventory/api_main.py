@@ -7,10 +7,11 @@ import logging
 from prometheus_client import REGISTRY
 
 from valerix.inventory import grpc_server, http_api
+from valerix.inventory.bootstrap import build_deps
 from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
 from valerix.kit import db, logs, process
-from valerix.kit.bootstrap import bus_check, chaos_hooks
+from valerix.kit.bus import bus_check
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
 
@@ -22,14 +23,14 @@ def main() -> None:
     logs.configure("inventory", settings.log_level)
     pool = db.make_pool(settings.inventory_database_url.get_secret_value(), name="inventory-api",
                         max_size=settings.db_pool_size)
-    server, health = serve_grpc(settings.inventory_grpc_bind,
-                                grpc_server.register(pool, chaos_hooks(settings)),
+    deps = build_deps(settings, pool)
+    server, health = serve_grpc(settings.inventory_grpc_bind, grpc_server.register(deps),
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
     REGISTRY.register(StockCollector(pool))
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
     host, port = process.split_bind(settings.inventory_http_bind)
-    stop_http = serve_in_background(http_api.build_app(pool, checks), host, port,
+    stop_http = serve_in_background(http_api.build_app(deps, checks), host, port,
                                     threads=settings.inventory_http_threads)
     stop = process.stop_event()
     log.info("inventory api listening", extra={"grpc": settings.inventory_grpc_bind,

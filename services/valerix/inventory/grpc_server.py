@@ -5,12 +5,12 @@ the commit, before the answer (Schrödinger)."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
-from psycopg_pool import ConnectionPool
 
 from valerix.inventory import metrics, service
+from valerix.inventory.bootstrap import Deps
 from valerix.inventory.domain import InvalidReservation, Line, Outcome, Rejection, ReservationStatus
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
@@ -29,19 +29,6 @@ _REJECTIONS = {
     Rejection.INSUFFICIENT_STOCK: pb.RESERVE_OUTCOME_INSUFFICIENT_STOCK,
     Rejection.UNKNOWN_PRODUCT: pb.RESERVE_OUTCOME_UNKNOWN_PRODUCT,
 }
-
-
-class ChaosHooks(Protocol):
-    def before_reserve(self) -> None: ...
-    def after_commit(self, context: grpc.ServicerContext) -> None: ...
-
-
-class NoChaos:
-    def before_reserve(self) -> None:
-        return None
-
-    def after_commit(self, context: grpc.ServicerContext) -> None:
-        return None
 
 
 def to_response(outcome: Outcome) -> pb.ReserveStockResponse:
@@ -65,9 +52,9 @@ def to_response(outcome: Outcome) -> pb.ReserveStockResponse:
 
 
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
-    def __init__(self, pool: ConnectionPool[Any], chaos: ChaosHooks | None = None) -> None:
-        self.pool = pool
-        self.chaos = chaos or NoChaos()
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.chaos = deps.chaos
 
     def ReserveStock(self, request: pb.ReserveStockRequest,
                      context: grpc.ServicerContext) -> pb.ReserveStockResponse:
@@ -80,7 +67,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             # Schrödinger case is about; the reservation stays idempotent by order id.
             log.info("caller gone before reserve", extra={"orderId": request.order_id})
         try:
-            outcome = service.reserve(self.pool, request.order_id, lines)
+            with self.deps.uow() as uow:
+                outcome = service.reserve(uow, request.order_id, lines)
+                uow.commit()
         except InvalidReservation as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         response = to_response(outcome)
@@ -92,7 +81,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def ReleaseStock(self, request: pb.ReleaseStockRequest,
                      context: grpc.ServicerContext) -> pb.ReleaseStockResponse:
         _require_order_id(request.order_id, context)
-        released = service.release(self.pool, request.order_id, request.reason or "released")
+        with self.deps.uow() as uow:
+            released = service.release(uow, request.order_id, request.reason or "released")
+            uow.commit()
         return pb.ReleaseStockResponse(released=released,
                                        message="released" if released else "nothing held for this order")
 
@@ -100,7 +91,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                    context: grpc.ServicerContext) -> pb.CheckStockResponse:
         if len(request.product_ids) > 1000:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "at most 1000 product ids")
-        rows = service.check_stock(self.pool, list(request.product_ids) or None)
+        with self.deps.uow() as uow:
+            rows = service.check_stock(uow, list(request.product_ids) or None)
         return pb.CheckStockResponse(products=[
             pb.ProductStock(product_id=r["id"], name=r["name"], stock=r["stock"], price_cents=r["price_cents"])
             for r in rows])
@@ -111,8 +103,8 @@ def _require_order_id(order_id: str, context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"order_id must be 1-{MAX_ORDER_ID} printable chars")
 
 
-def register(pool: ConnectionPool[Any], chaos: ChaosHooks | None = None) -> Any:
-    servicer = InventoryServicer(pool, chaos)
+def register(deps: Deps) -> Any:
+    servicer = InventoryServicer(deps)
 
     def add(server: grpc.Server) -> None:
         pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)

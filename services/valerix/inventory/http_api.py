@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from psycopg_pool import ConnectionPool
 
 from valerix.inventory import service
+from valerix.inventory.bootstrap import Deps
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem
 from valerix.kit.web import create_app
@@ -21,18 +21,20 @@ def product_view(row: dict[str, Any]) -> dict[str, Any]:
             "priceCents": row["price_cents"], "lowStockThreshold": row["low_stock_threshold"]}
 
 
-def build_app(pool: ConnectionPool[Any], checks: Mapping[str, Check]) -> Flask:
+def build_app(deps: Deps, checks: Mapping[str, Check]) -> Flask:
     app = create_app("inventory", checks, import_name=__name__)
 
     @app.get("/api/products")
     def products() -> Response:
-        return jsonify([product_view(r) for r in service.check_stock(pool)])
+        with deps.uow() as uow:
+            return jsonify([product_view(r) for r in service.check_stock(uow)])
 
     @app.get("/api/products/<product_id>")
     def product(product_id: str) -> Response:
         if len(product_id) > MAX_PRODUCT_ID or not product_id.isprintable():
             raise Problem(404, "No such product.")
-        rows = service.check_stock(pool, [product_id])
+        with deps.uow() as uow:
+            rows = service.check_stock(uow, [product_id])
         if not rows:
             raise Problem(404, f"No product {product_id!r}.")
         return jsonify(product_view(rows[0]))

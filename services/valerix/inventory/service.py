@@ -1,10 +1,9 @@
-"""Inventory use cases: reserve, release, check. Each runs in one unit of work."""
+"""Inventory use cases: reserve, release, verify, check. Each runs inside the caller's unit of
+work (the gRPC call's or the consumer's), which commits it with its events."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import LowStockAlert, OrderVerified, StockReleased, StockReserved
 from valerix.inventory import db
@@ -22,14 +21,7 @@ from valerix.inventory.domain import (
 from valerix.kit.uow import UnitOfWork
 
 
-def reserve(pool: ConnectionPool[Any], order_id: str, lines: list[Line]) -> Outcome:
-    with UnitOfWork(pool) as uow:
-        outcome = reserve_in(uow, order_id, lines)
-        uow.commit()
-    return outcome
-
-
-def reserve_in(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """Reserves every line or none, once per order id; a repeat replays the first outcome."""
     ordered = lock_order(lines)
     conn = uow.conn
@@ -76,14 +68,7 @@ def _replay(row: dict[str, Any]) -> Outcome:
     return Outcome(status, row["reservation_id"], rejection, shortages, replayed=True)
 
 
-def release(pool: ConnectionPool[Any], order_id: str, reason: str) -> bool:
-    with UnitOfWork(pool) as uow:
-        released = release_in(uow, order_id, reason)
-        uow.commit()
-    return released
-
-
-def release_in(uow: UnitOfWork, order_id: str, reason: str) -> bool:
+def release(uow: UnitOfWork, order_id: str, reason: str) -> bool:
     """Gives an order's stock back. Releasing an order that never reserved leaves a
     tombstone, so a late ReserveStock for it (its caller long gone) reserves nothing."""
     conn = uow.conn
@@ -102,9 +87,9 @@ def release_in(uow: UnitOfWork, order_id: str, reason: str) -> bool:
     return True
 
 
-def verify_in(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+def verify(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """The recovery path for an order whose caller timed out: reserve-or-read, then answer."""
-    outcome = reserve_in(uow, order_id, lines)
+    outcome = reserve(uow, order_id, lines)
     uow.add_event(OrderVerified(
         orderId=order_id, outcome="reserved" if outcome.success else "rejected",
         reservationId=outcome.reservation_id if outcome.success else None,
@@ -112,6 +97,5 @@ def verify_in(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     return outcome
 
 
-def check_stock(pool: ConnectionPool[Any], product_ids: list[str] | None = None) -> list[dict[str, Any]]:
-    with pool.connection() as conn:
-        return db.list_products(conn, product_ids)
+def check_stock(uow: UnitOfWork, product_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    return db.list_products(uow.conn, product_ids)

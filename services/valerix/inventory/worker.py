@@ -7,46 +7,24 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from valerix.contracts.events import (
-    ORDER_EVENTS,
-    VERIFY_ORDERS,
-    Envelope,
-    OrderCancelled,
-    OrderFailed,
-    VerifyOrder,
-)
-from valerix.inventory import service
-from valerix.inventory.domain import Line
+from valerix.contracts.events import ORDER_EVENTS, VERIFY_ORDERS
+from valerix.contracts.routing import INVENTORY_SERVICE
+from valerix.inventory.handlers import HANDLERS
 from valerix.inventory.settings import InventorySettings
 from valerix.kit.bus import Bus
-from valerix.kit.bus.topology import INVENTORY_SERVICE_SUBSCRIPTION, subscription_path
-from valerix.kit.consumer import Consumer
-from valerix.kit.logs import order_id as log_order_id
-from valerix.kit.service_worker import competing_consumers, run_service_worker
-from valerix.kit.uow import UnitOfWork
+from valerix.kit.bus.topology import subscription_path
+from valerix.kit.service_worker import run_service_worker, subscribe
 from valerix.kit.worker_runtime import Loop
-
-
-def handle(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Which event goes to which use case."""
-    data = envelope.parse_data()
-    log_order_id.set(getattr(data, "orderId", None))
-    if isinstance(data, VerifyOrder):
-        service.verify_in(uow, data.orderId, [Line(i.productId, i.quantity) for i in data.items])
-    elif isinstance(data, OrderFailed):
-        service.release_in(uow, data.orderId, f"order_failed:{data.reason}")
-    elif isinstance(data, OrderCancelled):
-        service.release_in(uow, data.orderId, "order_cancelled")
 
 
 def main() -> None:
     settings = InventorySettings()  # type: ignore[call-arg]
+    releases = subscription_path(ORDER_EVENTS, INVENTORY_SERVICE.subscription)
 
     def loops(pool: ConnectionPool[Any], bus: Bus) -> dict[str, Loop]:
-        releases = subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION)
-        verifiers = competing_consumers(bus, VERIFY_ORDERS, pool, "inventory-verifier", handle,
-                                        settings.consumer_threads)
-        releaser = Consumer(bus, releases, pool, "inventory-releaser", handle)
-        return {**verifiers, "inventory-releaser": releaser.run_forever}
+        return subscribe(bus, pool, INVENTORY_SERVICE, HANDLERS, {
+            VERIFY_ORDERS: ("inventory-verifier", settings.consumer_threads),
+            releases: ("inventory-releaser", 1),
+        })
 
     run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
-from valerix.kit import metrics
-
 log = logging.getLogger(__name__)
 
 KEYS = ("GREMLIN_MODE", "GREMLIN_MIN_DELAY_MS", "GREMLIN_MAX_DELAY_MS", "GREMLIN_EVERY_N", "GREMLIN_SEED",
@@ -159,37 +157,3 @@ def crash() -> NoReturn:
     """Dies the way a killed process does: no cleanup, no answer (supervisor/kubelet restarts us)."""
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
-
-
-class ReserveChaos:
-    """The hooks the inventory gRPC servicer calls around ReserveStock."""
-
-    def __init__(self, source: ChaosSource, sleep: Callable[[float], None] = time.sleep,
-                 die: Callable[[], None] = crash) -> None:
-        self.source = source
-        self.gremlin = Gremlin()
-        self.schrodinger = Schrodinger()
-        self._sleep = sleep
-        self._die = die
-
-    def before_reserve(self) -> None:
-        delay = self.gremlin.delay_ms(self.source.current())
-        if delay:
-            metrics.CHAOS_DELAYS.labels(method="ReserveStock").inc()
-            metrics.CHAOS_DELAY_SECONDS.labels(method="ReserveStock").inc(delay / 1000)
-            self._sleep(delay / 1000)
-
-    def after_commit(self, context: object) -> None:
-        config = self.source.current()
-        if not self.schrodinger.strikes(config):
-            return
-        metrics.CHAOS_FAULTS.labels(mode=config.failure).inc()
-        if config.failure == "crash":
-            log.error("schrodinger: dying after commit, before the answer")
-            self._die()
-            return
-        import grpc
-
-        log.error("schrodinger: committed, answering with an internal error")
-        assert isinstance(context, grpc.ServicerContext)
-        context.abort(grpc.StatusCode.INTERNAL, "schrodinger: processed, but the answer was lost")

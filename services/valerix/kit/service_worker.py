@@ -3,19 +3,56 @@ relay, bus statistics, readiness on database and bus; the service adds its own l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from valerix.contracts.events import Envelope, EventData
+from valerix.contracts.routing import Subscriber
 from valerix.kit import db, logs
 from valerix.kit.bus import Bus, open_bus
 from valerix.kit.consumer import Consumer, Handler, bus_stats_loop
+from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
 from valerix.kit.settings import CommonSettings
+from valerix.kit.uow import UnitOfWork
 from valerix.kit.worker_runtime import Loop, run_worker
 
 LoopFactory = Callable[[ConnectionPool[Any], Bus], dict[str, Loop]]
+# A service's handler table: event type -> the use case that runs it inside the consumer's unit of work.
+Handlers = Mapping[type[EventData], Callable[[UnitOfWork, Any], None]]
+
+
+def dispatcher(subscriber: Subscriber, handlers: Handlers) -> Handler:
+    """The consumers' handler: looks the event's type up in the table. The table must cover
+    exactly what the contract routes to the service, so neither can drift from the other."""
+    if set(handlers) != set(subscriber.receives):
+        raise ValueError(f"{subscriber.service} handles {sorted(t.__name__ for t in handlers)} but the contract "
+                         f"routes {sorted(t.__name__ for t in subscriber.receives)} to it")
+
+    def handle(uow: UnitOfWork, envelope: Envelope) -> None:
+        data = envelope.parse_data()
+        log_order_id.set(getattr(data, "orderId", None))
+        handler = handlers.get(type(data))
+        if handler is not None:  # an event the service does not act on (an unfiltered subscription)
+            handler(uow, data)
+
+    return handle
+
+
+def subscribe(bus: Bus, pool: ConnectionPool[Any], subscriber: Subscriber, handlers: Handlers,
+              consumers: Mapping[str, tuple[str, int]]) -> dict[str, Loop]:
+    """The consumer loops of every entity the contract routes to ``subscriber``; ``consumers``
+    names each entity's consumer (its inbox key) and how many of them compete for it."""
+    if set(consumers) != set(subscriber.entities()):
+        raise ValueError(f"{subscriber.service} consumes {sorted(consumers)}, the contract routes "
+                         f"{sorted(subscriber.entities())}")
+    handle = dispatcher(subscriber, handlers)
+    loops: dict[str, Loop] = {}
+    for entity, (name, count) in consumers.items():
+        loops.update(competing_consumers(bus, entity, pool, name, handle, count))
+    return loops
 
 
 def competing_consumers(bus: Bus, entity: str, pool: ConnectionPool[Any], name: str, handler: Handler,

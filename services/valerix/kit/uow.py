@@ -20,16 +20,17 @@ VALUES (%(event_id)s, %(destination)s, %(event_type)s, %(payload)s)
 """
 
 
+class DuplicateKey(Exception):
+    """A unique constraint refused a write of this unit of work (psycopg's UniqueViolation,
+    surfacing as a kit error so the service layer needs no database types)."""
+
+
 class UnitOfWork:
     def __init__(self, pool: ConnectionPool[Conn]) -> None:
         self._pool = pool
         self._events: list[tuple[str, Envelope]] = []
         self._conn: Conn | None = None
         self._committed = False
-
-    @property
-    def pool(self) -> ConnectionPool[Conn]:
-        return self._pool
 
     @property
     def conn(self) -> Conn:
@@ -72,13 +73,19 @@ class UnitOfWork:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         conn, self._conn = self.conn, None
+        raised: psycopg.Error | None = None
         try:
             try:
                 self._pipeline.__exit__(exc_type, exc, tb)
-            except psycopg.Error:
+            except psycopg.Error as error:
                 if exc is None:
-                    raise
-            if not self._committed and not conn.closed:
+                    raised = error
+            if raised is None and not self._committed and not conn.closed:
                 conn.rollback()
         finally:
             self._pool.putconn(conn)
+        failure = exc or raised
+        if isinstance(failure, psycopg.errors.UniqueViolation):
+            raise DuplicateKey(str(failure)) from failure
+        if raised is not None:
+            raise raised

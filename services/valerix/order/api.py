@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
-from datetime import datetime
 
 from flask import Flask, Response, jsonify, request, url_for
 
@@ -14,28 +10,16 @@ from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
-from valerix.order import service, storefront
+from valerix.order import service, storefront, views
 from valerix.order.alerts import AlertsClient, alerts_view
-from valerix.order.domain import IllegalTransition, InvalidOrder, OrderStatus
+from valerix.order.domain import IllegalTransition, InvalidOrder
 from valerix.order.inventory_client import InventoryUnavailable
 from valerix.order.openapi import document
-from valerix.order.schemas import BodyErrors, parse_order
+from valerix.order.schemas import BodyErrors, encode_cursor, parse_list_query, parse_order
 
 MAX_KEY = 255
 MAX_ORDER_ID = 64
 RETRY_AFTER_SECONDS = "2"
-
-
-def encode_cursor(created_at: str, order_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at, order_id]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(order_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise Problem(400, "The cursor is not one this API gave out.") from None
 
 
 def _idempotency_key() -> str | None:
@@ -61,7 +45,10 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
     def place() -> Response:
         key = _idempotency_key()
         lines = parse_order(json_body())
-        answer = service.place_order(deps, lines, key)
+        outcome = service.place_order(deps, lines, key)
+        answer = views.placing_answer(outcome)
+        if key and isinstance(outcome, service.Placed) and outcome.first:
+            service.remember_answer(deps, key, answer.status, answer.body)
         response = jsonify(answer.body)
         response.status_code = answer.status
         response.headers["Location"] = url_for("get_order", order_id=answer.order_id)
@@ -71,34 +58,19 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
 
     @app.get("/api/orders/<order_id>")
     def get_order(order_id: str) -> Response:
-        return jsonify(service.get_order(deps, _order_id(order_id)))
+        return jsonify(views.record_view(service.get_order(deps, _order_id(order_id))))
 
     @app.get("/api/orders")
     def list_orders() -> Response:
-        args = request.args
-        status = None
-        if "status" in args:
-            try:
-                status = OrderStatus(args["status"])
-            except ValueError:
-                raise Problem(400, f"status must be one of {', '.join(s.value for s in OrderStatus)}.") from None
-        try:
-            limit = int(args.get("limit", "20"))
-        except ValueError:
-            raise Problem(400, "limit must be an integer from 1 to 100.") from None
-        if not 1 <= limit <= 100:
-            raise Problem(400, "limit must be an integer from 1 to 100.")
-        cursor = args.get("cursor")
-        if cursor is not None and len(cursor) > 200:
-            raise Problem(400, "The cursor is not one this API gave out.")
-        orders = service.list_orders(deps, status, limit, decode_cursor(cursor) if cursor else None)
+        query = parse_list_query(request.args)
+        orders = [views.order_view(row) for row in service.list_orders(deps, query.status, query.limit, query.after)]
         next_cursor = (encode_cursor(orders[-1]["createdAt"], orders[-1]["orderId"])
-                       if len(orders) == limit else None)
+                       if len(orders) == query.limit else None)
         return jsonify({"orders": orders, "nextCursor": next_cursor})
 
     @app.post("/api/orders/<order_id>/cancel")
     def cancel(order_id: str) -> Response:
-        return jsonify(service.cancel_order(deps, _order_id(order_id)))
+        return jsonify(views.record_view(service.cancel_order(deps, _order_id(order_id))))
 
     @app.get("/api/products")
     def products() -> Response:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from psycopg_pool import ConnectionPool
 
 from valerix.kit import db, logs
-from valerix.kit.bootstrap import bus_check
+from valerix.kit.bus import bus_check
 from valerix.kit.chaos import ChaosSource
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
@@ -14,19 +17,19 @@ from valerix.order.inventory_client import Catalogue, InventoryClient
 from valerix.order.settings import OrderSettings
 
 
-def build_deps(settings: OrderSettings, pool_name: str) -> service.Deps:
-    pool = db.make_pool(settings.order_database_url.get_secret_value(), name=pool_name,
-                        max_size=settings.db_pool_size)
+def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.Deps:
     client = InventoryClient(settings.inventory_grpc_target, reserve_deadline=settings.reserve_deadline_ms / 1000)
-    return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client))
+    return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
+                        database_url=settings.order_database_url.get_secret_value())
 
 
 def create_app() -> Flask:
     """The gunicorn app factory: runs once in every worker process."""
     settings = OrderSettings()  # type: ignore[call-arg]
     logs.configure("order", settings.log_level)
-    deps = build_deps(settings, "order-api")
-    pool = deps.uow().pool
+    pool = db.make_pool(settings.order_database_url.get_secret_value(), name="order-api",
+                        max_size=settings.db_pool_size)
+    deps = build_deps(settings, pool)
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings),
               "inventoryGrpc": deps.inventory.check_health}
     alerts = AlertsClient(settings.prometheus_url) if settings.prometheus_url else None

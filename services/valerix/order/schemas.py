@@ -1,12 +1,23 @@
-"""Request bodies of the REST API, as pydantic models; the OpenAPI document is built from them."""
+"""What the REST API accepts: request bodies as pydantic models (the OpenAPI document is built
+from them), the list query and its cursor."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from valerix.order.domain import MAX_LINES, MAX_QUANTITY, PRODUCT_ID, OrderLine
+from valerix.kit.problems import Problem
+from valerix.order.domain import MAX_LINES, MAX_QUANTITY, PRODUCT_ID, OrderLine, OrderStatus
+
+MAX_CURSOR = 200
+BAD_CURSOR = "The cursor is not one this API gave out."
 
 ProductId = StrictStr
 
@@ -49,3 +60,42 @@ def parse_order(body: Any) -> list[OrderLine]:
         return [OrderLine(line.productId, line.quantity) for line in parsed.items]
     assert isinstance(parsed, SingleItemOrder)
     return [OrderLine(parsed.productId, parsed.quantity)]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    status: OrderStatus | None
+    limit: int
+    after: tuple[datetime, str] | None
+
+
+def parse_list_query(args: Mapping[str, str]) -> ListQuery:
+    """``?status=&limit=&cursor=`` of GET /api/orders; anything else it cannot use is a 400."""
+    status = None
+    if "status" in args:
+        try:
+            status = OrderStatus(args["status"])
+        except ValueError:
+            raise Problem(400, f"status must be one of {', '.join(s.value for s in OrderStatus)}.") from None
+    try:
+        limit = int(args.get("limit", "20"))
+    except ValueError:
+        raise Problem(400, "limit must be an integer from 1 to 100.") from None
+    if not 1 <= limit <= 100:
+        raise Problem(400, "limit must be an integer from 1 to 100.")
+    cursor = args.get("cursor")
+    if cursor is not None and len(cursor) > MAX_CURSOR:
+        raise Problem(400, BAD_CURSOR)
+    return ListQuery(status, limit, decode_cursor(cursor) if cursor else None)
+
+
+def encode_cursor(created_at: str, order_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, order_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(order_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise Problem(400, BAD_CURSOR) from None

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-
 from valerix.contracts.events import (
     Line,
     OrderCancelled,
@@ -23,7 +21,7 @@ from valerix.contracts.events import (
     VerifyOrder,
 )
 from valerix.kit.logs import order_id as log_order_id
-from valerix.kit.uow import UnitOfWork
+from valerix.kit.uow import DuplicateKey, UnitOfWork
 from valerix.order import db, metrics
 from valerix.order.domain import IllegalTransition, Order, OrderLine, OrderStatus
 from valerix.order.inventory_client import Catalogue, InventoryClient, InventoryUnavailable, Reservation
@@ -45,20 +43,37 @@ class OrderNotFound(Exception):
     pass
 
 
+@dataclass
+class Deps:
+    uow: Callable[[], UnitOfWork]
+    inventory: InventoryClient
+    catalogue: Catalogue
+    database_url: str = ""  # the order database, where the storefront's live feed LISTENs
+
+
 @dataclass(frozen=True)
-class Answer:
-    """The HTTP-agnostic result of placing an order: a status code and a body."""
+class Placed:
+    """The order as placing it left it: its row (id, status, reason, reservation_id, items,
+    created_at, updated_at). ``first``: this request placed it, so its answer is the one to
+    remember for the Idempotency-Key (otherwise the key's first request has not stored one yet)."""
+
+    order: dict[str, Any]
+    first: bool = True
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The answer first given for an Idempotency-Key, exactly as it was stored."""
 
     status: int
     body: dict[str, Any]
     order_id: str
 
 
-@dataclass
-class Deps:
-    uow: Callable[[], UnitOfWork]
-    inventory: InventoryClient
-    catalogue: Catalogue
+@dataclass(frozen=True)
+class OrderRecord:
+    order: dict[str, Any]
+    history: list[dict[str, Any]]
 
 
 def request_fingerprint(lines: list[OrderLine]) -> str:
@@ -66,7 +81,7 @@ def request_fingerprint(lines: list[OrderLine]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None) -> Answer:
+def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None) -> Placed | Replayed:
     # The reservation's 2 s budget counts from here, so the time spent saving the order comes
     # out of it and the caller hears back within the deadline plus one short transaction.
     started = time.monotonic()
@@ -85,7 +100,7 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
                 db.insert_idempotency(uow.conn, idempotency_key, fingerprint, order.id)
             uow.add_event(OrderCreated(orderId=order.id, items=_lines(order)))
             uow.commit()
-    except psycopg.errors.UniqueViolation:
+    except DuplicateKey:
         assert idempotency_key  # order ids are random; only the key can collide
         replay = _replay(deps, idempotency_key, fingerprint)
         assert replay is not None
@@ -95,72 +110,69 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         budget = deps.inventory.reserve_deadline - (time.monotonic() - started)
         reservation = deps.inventory.reserve(order.id, order.lines, timeout=budget)
     except InventoryUnavailable as error:
-        reason = error.reason
-        log.warning("inventory did not answer; verifying asynchronously", extra={"reason": reason})
-        answer = _settle(deps, order, lambda o, uow: _await_verification(o, uow, reason, requested_at))
-    else:
-        answer = _settle(deps, order, lambda o, uow: _apply_reservation(o, uow, reservation))
-    if idempotency_key:
-        with deps.uow() as uow:
-            db.store_response(uow.conn, idempotency_key, answer.status, answer.body)
-            uow.commit()
-    return answer
+        log.warning("inventory did not answer; verifying asynchronously", extra={"reason": error.reason})
+        return Placed(_await_verification(deps, order, error.reason, requested_at))
+    return Placed(_confirm_or_fail(deps, order, reservation))
+
+
+def remember_answer(deps: Deps, idempotency_key: str, status: int, body: dict[str, Any]) -> None:
+    """Stores the answer given to the key's first request; repeats of the key get it back."""
+    with deps.uow() as uow:
+        db.store_response(uow.conn, idempotency_key, status, body)
+        uow.commit()
 
 
 def _lines(order: Order) -> list[Line]:
     return [Line(productId=line.product_id, quantity=line.quantity) for line in order.lines]
 
 
-def _settle(deps: Deps, placed: Order, change: Callable[[Order, UnitOfWork], None]) -> Answer:
-    """Applies ``change`` if the order is still pending (one conditional UPDATE: the answer is
-    built from what we just wrote); if something else moved it first, answers its state."""
+def _confirm_or_fail(deps: Deps, order: Order, reservation: Reservation) -> dict[str, Any]:
+    """pending -> confirmed or failed, as inventory answered in time."""
     with deps.uow() as uow:
-        change(placed, uow)
-        row = db.advance_from_pending(uow.conn, placed,
-                                      verify_sent=placed.status is OrderStatus.PENDING_VERIFICATION)
-        if row is not None:
-            uow.commit()
-            metrics.ORDERS.labels(status=placed.status.value).inc()
-            return answer_for({"id": placed.id, "status": placed.status.value, "reason": placed.reason,
-                               "reservation_id": placed.reservation_id, **row,
-                               "items": [{"productId": line.product_id, "quantity": line.quantity}
-                                         for line in placed.lines]})
+        if reservation.success:
+            order.confirm(reservation.reservation_id)
+            uow.add_event(OrderConfirmed(orderId=order.id, reservationId=reservation.reservation_id))
+        else:
+            order.fail(reservation.outcome)
+            shortage = reservation.shortages[0] if reservation.shortages else {}
+            uow.add_event(OrderFailed(orderId=order.id, reason=reservation.outcome,
+                                      requestedQuantity=shortage.get("requested"),
+                                      availableStock=shortage.get("available")))
+        row = _advance(uow, order)
+    return row or _current(deps, order.id)
+
+
+def _await_verification(deps: Deps, order: Order, reason: str, requested_at: datetime) -> dict[str, Any]:
+    """pending -> pending_verification, asking inventory through the bus (VerifyOrder)."""
     with deps.uow() as uow:
-        view = db.get_order(uow.conn, placed.id)
-    assert view is not None
-    return answer_for(view)
+        order.await_verification(reason)
+        uow.add_event(VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
+                                  reason=reason))  # type: ignore[arg-type]
+        row = _advance(uow, order)
+    return row or _current(deps, order.id)
 
 
-def _apply_reservation(order: Order, uow: UnitOfWork, reservation: Reservation) -> None:
-    if reservation.success:
-        order.confirm(reservation.reservation_id)
-        uow.add_event(OrderConfirmed(orderId=order.id, reservationId=reservation.reservation_id))
-        return
-    order.fail(reservation.outcome)
-    shortage = reservation.shortages[0] if reservation.shortages else {}
-    uow.add_event(OrderFailed(orderId=order.id, reason=reservation.outcome,
-                              requestedQuantity=shortage.get("requested"),
-                              availableStock=shortage.get("available")))
+def _advance(uow: UnitOfWork, placed: Order) -> dict[str, Any] | None:
+    """Saves the placed order's new state if it is still pending (one conditional UPDATE, so
+    the row is built from what we just wrote). None: something else moved it first."""
+    row = db.advance_from_pending(uow.conn, placed, verify_sent=placed.status is OrderStatus.PENDING_VERIFICATION)
+    if row is None:
+        return None
+    uow.commit()
+    metrics.ORDERS.labels(status=placed.status.value).inc()
+    return {"id": placed.id, "status": placed.status.value, "reason": placed.reason,
+            "reservation_id": placed.reservation_id, **row,
+            "items": [{"productId": line.product_id, "quantity": line.quantity} for line in placed.lines]}
 
 
-def _await_verification(order: Order, uow: UnitOfWork, reason: str, requested_at: datetime) -> None:
-    order.await_verification(reason)
-    uow.add_event(VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
-                              reason=reason))  # type: ignore[arg-type]
+def _current(deps: Deps, order_id: str) -> dict[str, Any]:
+    with deps.uow() as uow:
+        row = db.get_order(uow.conn, order_id)
+    assert row is not None
+    return row
 
 
-def answer_for(view: dict[str, Any]) -> Answer:
-    body = order_view(view)
-    status = OrderStatus(view["status"])
-    if status is OrderStatus.CONFIRMED:
-        return Answer(201, body, view["id"])
-    if status in (OrderStatus.FAILED, OrderStatus.CANCELLED):
-        return Answer(409, body, view["id"])
-    body["message"] = "We are verifying your order with the warehouse; check back in a moment."
-    return Answer(202, body, view["id"])
-
-
-def _replay(deps: Deps, key: str, fingerprint: str) -> Answer | None:
+def _replay(deps: Deps, key: str, fingerprint: str) -> Placed | Replayed | None:
     with deps.uow() as uow:
         found = db.find_idempotency(uow.conn, key)
         if found is None:
@@ -168,42 +180,27 @@ def _replay(deps: Deps, key: str, fingerprint: str) -> Answer | None:
         if found["request_hash"] != fingerprint:
             raise IdempotencyMismatch(key)
         if found["response_status"] is not None:
-            return Answer(found["response_status"], found["response_body"], found["order_id"])
-        view = db.get_order(uow.conn, found["order_id"])
-    assert view is not None
-    return answer_for(view)
+            return Replayed(found["response_status"], found["response_body"], found["order_id"])
+        row = db.get_order(uow.conn, found["order_id"])
+    assert row is not None
+    return Placed(row, first=False)
 
 
-def order_view(row: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "orderId": row["id"], "status": row["status"], "items": row["items"],
-        "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
-    }
-    if row.get("reason"):
-        view["reason"] = row["reason"]
-    if row.get("reservation_id"):
-        view["reservationId"] = row["reservation_id"]
-    if history is not None:
-        view["history"] = [{"from": h["from_status"], "to": h["to_status"], "reason": h["reason"],
-                            "at": h["at"].isoformat()} for h in history]
-    return view
-
-
-def get_order(deps: Deps, order_id: str) -> dict[str, Any]:
+def get_order(deps: Deps, order_id: str) -> OrderRecord:
     with deps.uow() as uow:
         row = db.get_order(uow.conn, order_id)
         if row is None:
             raise OrderNotFound(order_id)
-        return order_view(row, db.history(uow.conn, order_id))
+        return OrderRecord(row, db.history(uow.conn, order_id))
 
 
 def list_orders(deps: Deps, status: OrderStatus | None, limit: int,
                 after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
     with deps.uow() as uow:
-        return [order_view(r) for r in db.list_orders(uow.conn, status, limit, after)]
+        return db.list_orders(uow.conn, status, limit, after)
 
 
-def cancel_order(deps: Deps, order_id: str) -> dict[str, Any]:
+def cancel_order(deps: Deps, order_id: str) -> OrderRecord:
     """confirmed -> cancelled; the stock comes back now if inventory answers, and through
     the OrderCancelled event (which inventory's worker also handles) if it does not."""
     with deps.uow() as uow:

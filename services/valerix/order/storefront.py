@@ -50,8 +50,7 @@ def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
             raise Problem(404, "No such storefront file.")
         return _secured(send_from_directory(UI_DIR, name, max_age=0))
 
-    conninfo = deps.uow().pool.conninfo
-    hub = LiveHub(conninfo() if callable(conninfo) else conninfo,
+    hub = LiveHub(deps.database_url,
                   lambda: [product_view(p) for p in deps.inventory.products()], hub_config)
     size = LiveSettings().socket_slots() if slots is None else slots
     app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size), socket_config)  # type: ignore[method-assign]

@@ -3,9 +3,10 @@
 import uuid
 
 from valerix.contracts.events import Envelope, OrderCancelled, OrderCreated, OrderFailed, OrderVerified
+from valerix.contracts.routing import TOPOLOGY
 from valerix.kit.bus.postgres import PostgresBus
 from valerix.kit.bus.provision import subject_filter
-from valerix.kit.bus.topology import DEFAULT, Topology, subscription_path
+from valerix.kit.bus.topology import Topology, subscription_path
 
 
 def test_a_filtered_subscription_gets_only_its_event_types(bus_url):
@@ -25,8 +26,8 @@ def test_a_filtered_subscription_gets_only_its_event_types(bus_url):
 
 
 def test_the_default_topology_routes_each_service_only_what_it_acts_on():
-    inventory_sub = DEFAULT.filters[subscription_path("order-events", "inventory-service-sub")]
-    order_sub = DEFAULT.filters[subscription_path("inventory-events", "order-service-sub")]
+    inventory_sub = TOPOLOGY.filters[subscription_path("order-events", "inventory-service-sub")]
+    order_sub = TOPOLOGY.filters[subscription_path("inventory-events", "order-service-sub")]
     assert set(inventory_sub) == {"OrderFailed", "OrderCancelled"}
     assert order_sub == (OrderVerified.event_type,)
     assert subject_filter(("OrderFailed", "O'Brien")) == "sys.Label IN ('OrderFailed', 'O''Brien')"

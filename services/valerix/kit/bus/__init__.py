@@ -11,17 +11,18 @@ from collections.abc import Mapping
 from pydantic import SecretStr
 
 from valerix.kit.bus.port import Bus, BusAdmin, BusError, EntityNotFound, EntityStats, LockLost, ReceivedMessage
-from valerix.kit.bus.topology import DEFAULT, Topology
+from valerix.kit.bus.topology import Topology, contract_topology
+from valerix.kit.health import Check
 from valerix.kit.settings import CommonSettings
 
 __all__ = ["Bus", "BusAdmin", "BusError", "EntityNotFound", "EntityStats", "LockLost", "ReceivedMessage",
-           "Topology", "migrations_package", "open_bus"]
+           "Topology", "bus_check", "migrations_package", "open_bus"]
 
 migrations_package = "valerix.kit.bus"  # `valerix migrate bus` applies valerix/kit/bus/migrations/*.sql
 
 
 def open_bus(settings: CommonSettings | Mapping[str, str] | None = None, *,
-             topology: Topology = DEFAULT) -> Bus:
+             topology: Topology | None = None) -> Bus:
     """The configured backend. For postgres the topology's entities are created or updated
     (idempotent), so a freshly migrated bus_db is usable at once."""
     if not isinstance(settings, CommonSettings):
@@ -31,14 +32,36 @@ def open_bus(settings: CommonSettings | Mapping[str, str] | None = None, *,
             raise BusError("BUS_BACKEND=azure needs SERVICE_BUS_CONNECTION_STRING")
         from valerix.kit.bus.azure import AzureBus
 
-        return AzureBus(secret_value(settings.service_bus_connection_string), topology=topology)
+        return AzureBus(secret_value(settings.service_bus_connection_string), topology=topology or contract_topology())
     url = secret_value(settings.bus_database_url)
     if not url:
         raise BusError("BUS_BACKEND=postgres needs BUS_DATABASE_URL")
     from valerix.kit.bus.postgres import PostgresBus
 
-    return PostgresBus(url, topology=topology, pool_size=2 * settings.consumer_threads + 4)
+    return PostgresBus(url, topology=topology or contract_topology(), pool_size=2 * settings.consumer_threads + 4)
 
 
 def secret_value(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
+
+
+def bus_check(settings: CommonSettings) -> Check:
+    """Readiness of the event bus: the embedded bus's database, or Azure Service Bus."""
+    if settings.bus_backend == "postgres":
+        url = settings.bus_database_url.get_secret_value() if settings.bus_database_url else None
+
+        def check_postgres() -> None:
+            if not url:
+                raise RuntimeError("BUS_DATABASE_URL is not set")
+            import psycopg
+
+            with psycopg.connect(url, connect_timeout=1) as conn:
+                conn.execute("SELECT 1")
+
+        return check_postgres
+
+    def check_azure() -> None:
+        if not settings.service_bus_connection_string:
+            raise RuntimeError("SERVICE_BUS_CONNECTION_STRING is not set")
+
+    return check_azure

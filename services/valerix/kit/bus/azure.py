@@ -22,7 +22,7 @@ from azure.servicebus.management import ServiceBusAdministrationClient
 
 from valerix.contracts.events import Envelope
 from valerix.kit.bus.port import BusError, EntityNotFound, EntityStats, LockLost, ReceivedMessage
-from valerix.kit.bus.topology import DEFAULT, Topology, split_subscription
+from valerix.kit.bus.topology import Topology, contract_topology, split_subscription
 
 
 def _body(message: Any) -> Any:
@@ -53,10 +53,10 @@ def to_message(envelope: Envelope, scheduled_at: datetime | None = None) -> Serv
 
 
 class AzureBus:
-    def __init__(self, connection_string: str, *, topology: Topology = DEFAULT) -> None:
+    def __init__(self, connection_string: str, *, topology: Topology | None = None) -> None:
         self._client = ServiceBusClient.from_connection_string(connection_string)
         self._admin = ServiceBusAdministrationClient.from_connection_string(connection_string)
-        self._topology = topology
+        self._topology = topology or contract_topology()
         self._senders: dict[str, tuple[threading.Lock, Any]] = {}
         self._receivers: dict[tuple[str, bool, int], Any] = {}
         self._lock = threading.Lock()

@@ -11,26 +11,28 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.servicebus.management import ServiceBusAdministrationClient, SqlRuleFilter
 
 from valerix.kit import db
-from valerix.kit.bus.topology import DEFAULT, Topology
+from valerix.kit.bus.topology import Topology, contract_topology, subscription_path
 
 log = logging.getLogger(__name__)
 
 
-def provision_postgres(url: str, topology: Topology = DEFAULT) -> list[str]:
+def provision_postgres(url: str, topology: Topology | None = None) -> list[str]:
     """Applies the bus migrations and creates or updates the entities; returns their names."""
     import psycopg
 
     from valerix.kit.bus.postgres import ensure_topology
 
+    topology = topology or contract_topology()
     db.migrate(url, db.migration_files("valerix.kit.bus"))
     with psycopg.connect(url, connect_timeout=10) as conn:
         ensure_topology(conn, topology)
     return [*topology.topics, *topology.receivable()]
 
 
-def provision_azure(connection_string: str, topology: Topology = DEFAULT) -> list[str]:
+def provision_azure(connection_string: str, topology: Topology | None = None) -> list[str]:
     """Creates missing queues, topics and subscriptions. Existing ones are left as they are
     (duplicate detection cannot be switched on after an entity was created)."""
+    topology = topology or contract_topology()
     lock = timedelta(seconds=topology.lock_duration_seconds)
     window = timedelta(seconds=topology.duplicate_window_seconds)
     created: list[str] = []
@@ -50,7 +52,7 @@ def provision_azure(connection_string: str, topology: Topology = DEFAULT) -> lis
             create(topic, admin.create_topic, topic, requires_duplicate_detection=True,
                    duplicate_detection_history_time_window=window)
             for sub in subscriptions:
-                path = f"{topic}/subscriptions/{sub}"
+                path = subscription_path(topic, sub)
                 create(path, admin.create_subscription, topic, sub, lock_duration=lock,
                        max_delivery_count=topology.max_delivery_count, dead_lettering_on_message_expiration=True)
                 if path in topology.filters:

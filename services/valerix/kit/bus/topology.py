@@ -1,14 +1,11 @@
-"""The entities both backends create: names from the seed, settings of an ASB namespace."""
+"""The shape of the entities both backends create (the contract's TOPOLOGY fills it in):
+queues, topics with their subscriptions and filters, settings of an ASB namespace."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from valerix.contracts.events import INVENTORY_EVENTS, ORDER_EVENTS, ORDER_SERVICE_SUBSCRIPTION, VERIFY_ORDERS
-
 SUBSCRIPTIONS = "/subscriptions/"
-# The inventory service hears about failed and cancelled orders to release their stock.
-INVENTORY_SERVICE_SUBSCRIPTION = "inventory-service-sub"
 
 
 def subscription_path(topic: str, subscription: str) -> str:
@@ -36,15 +33,8 @@ class Topology:
         return [*self.queues, *(subscription_path(t, s) for t, subs in self.topics.items() for s in subs)]
 
 
-# A topic's events reach only its subscriptions: an event published to a topic without any is
-# dropped, exactly as Azure Service Bus does. Other readers (analytics, mail) add subscriptions.
-DEFAULT = Topology(
-    queues=(VERIFY_ORDERS,),
-    topics={ORDER_EVENTS: (INVENTORY_SERVICE_SUBSCRIPTION,), INVENTORY_EVENTS: (ORDER_SERVICE_SUBSCRIPTION,)},
-    # Each service subscribes to what it acts on, so the busy path (OrderCreated, StockReserved ...)
-    # costs a publish and nothing more.
-    filters={
-        subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION): ("OrderFailed", "OrderCancelled"),
-        subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION): ("OrderVerified",),
-    },
-)
+def contract_topology() -> Topology:
+    """The entities of valerix.contracts.routing; imported late, as the contract builds on this module."""
+    from valerix.contracts.routing import TOPOLOGY
+
+    return TOPOLOGY

@@ -1,0 +1,31 @@
+"""Which event goes to which inventory use case: the table the worker's consumers dispatch on."""
+
+from __future__ import annotations
+
+from valerix.contracts.events import OrderCancelled, OrderFailed, VerifyOrder
+from valerix.inventory import service
+from valerix.inventory.domain import Line
+from valerix.kit.service_worker import Handlers
+from valerix.kit.uow import UnitOfWork
+
+
+def verify(uow: UnitOfWork, event: VerifyOrder) -> None:
+    """Reserves or reads the outcome, answers OrderVerified."""
+    service.verify(uow, event.orderId, [Line(i.productId, i.quantity) for i in event.items])
+
+
+def release_failed(uow: UnitOfWork, event: OrderFailed) -> None:
+    """Releases the order's reservation."""
+    service.release(uow, event.orderId, f"order_failed:{event.reason}")
+
+
+def release_cancelled(uow: UnitOfWork, event: OrderCancelled) -> None:
+    """Releases the order's reservation."""
+    service.release(uow, event.orderId, "order_cancelled")
+
+
+HANDLERS: Handlers = {
+    VerifyOrder: verify,
+    OrderFailed: release_failed,
+    OrderCancelled: release_cancelled,
+}
