@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from valerix.contracts.events import INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION, OrderVerified
+from valerix.contracts.events import INVENTORY_EVENTS, OrderVerified
+from valerix.contracts.routing import ORDER_SERVICE
 from valerix.kit.bus.topology import subscription_path
 from valerix.kit.outbox import HOLD_ENV
 from valerix.kit.uow import UnitOfWork
@@ -12,7 +13,7 @@ from valerix.kit.uow import UnitOfWork
 from support import procs
 
 pytestmark = pytest.mark.e2e
-SUB = subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION)
+SUB = subscription_path(INVENTORY_EVENTS, ORDER_SERVICE.subscription)
 
 
 def unsent(pool) -> int:

@@ -3,13 +3,14 @@ import time
 
 import psycopg
 
-from valerix.contracts.events import INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION, LowStockAlert
+from valerix.contracts.events import INVENTORY_EVENTS, LowStockAlert
+from valerix.contracts.routing import ORDER_SERVICE
 from valerix.kit import metrics
 from valerix.kit.bus.topology import subscription_path
 from valerix.kit.outbox import Relay
 from valerix.kit.uow import UnitOfWork
 
-SUB = subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION)
+SUB = subscription_path(INVENTORY_EVENTS, ORDER_SERVICE.subscription)
 
 
 def alert(n: int) -> LowStockAlert:

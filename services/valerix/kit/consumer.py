@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from valerix.contracts.events import Envelope
 from valerix.kit import metrics
 from valerix.kit.bus.port import Bus, LockLost, ReceivedMessage
+from valerix.kit.loops import Loop, every, run_steps
 from valerix.kit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -94,17 +95,8 @@ class Consumer:
         metrics.MESSAGES_HANDLED.labels(consumer=self.name, result=result).inc()
 
     def run_forever(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                self.step()
-                failures = 0
-            except Exception:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 10))
-                log.exception("consumer step failed", extra={"consumer": self.name, "entity": self.entity,
-                                                             "retryInSeconds": delay})
-                stop.wait(delay)
+        run_steps(stop, self.step, message="consumer step failed",
+                  extra={"consumer": self.name, "entity": self.entity})
 
 
 def sample_bus_stats(bus: Bus) -> None:
@@ -114,13 +106,8 @@ def sample_bus_stats(bus: Bus) -> None:
         metrics.BUS_DEAD_LETTERS.labels(entity=s.entity).set(s.dead_letter)
 
 
-def bus_stats_loop(bus: Bus, interval_seconds: float = 10.0) -> Callable[[threading.Event], None]:
-    def run(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                sample_bus_stats(bus)
-            except Exception as error:
-                log.warning("bus statistics unavailable", extra={"error": repr(error)})
-            stop.wait(interval_seconds)
+def bus_stats_loop(bus: Bus, interval_seconds: float = 10.0) -> Loop:
+    def sample() -> None:
+        sample_bus_stats(bus)
 
-    return run
+    return every(interval_seconds, sample, message="bus statistics unavailable", traceback=False)

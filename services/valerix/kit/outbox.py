@@ -29,6 +29,7 @@ from valerix.contracts.events import Envelope
 from valerix.kit import metrics
 from valerix.kit.bus.listen import ANY, Listener
 from valerix.kit.bus.port import Bus
+from valerix.kit.loops import doubling, run_steps
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +111,17 @@ class Relay:
         backing off exponentially while the bus or the database fails."""
         conninfo = self._pool.conninfo
         listener = Listener(conninfo if isinstance(conninfo, str) else conninfo(), CHANNEL).start()
-        failures = 0
+        def step() -> tuple[int, int]:
+            return listener.mark(ANY), self.step()
+
+        def pause(result: tuple[int, int]) -> None:
+            seen, count = result
+            if count < self._batch:
+                listener.wait(ANY, seen, self._poll, stop)
+
         try:
-            while not stop.is_set():
-                seen = listener.mark(ANY)
-                try:
-                    count = self.step()
-                    failures = 0
-                except Exception:
-                    failures += 1
-                    delay = min(self._max_backoff, 0.5 * 2 ** min(failures, 10))
-                    log.exception("outbox relay step failed", extra={"service": self._service,
-                                                                    "retryInSeconds": delay})
-                    stop.wait(delay)
-                    continue
-                if count < self._batch:
-                    listener.wait(ANY, seen, self._poll, stop)
+            run_steps(stop, step, message="outbox relay step failed", pause=pause,
+                      backoff=doubling(self._max_backoff), extra={"service": self._service})
         finally:
             listener.close()
 

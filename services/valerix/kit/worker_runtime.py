@@ -15,26 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from valerix.kit import process
 from valerix.kit.health import Check
 from valerix.kit.http_server import serve_in_background
+from valerix.kit.loops import Loop, every
 from valerix.kit.web import create_app
 
 log = logging.getLogger(__name__)
 
-Loop = Callable[[threading.Event], None]
-
-
-def every(seconds: float, step: Callable[[], object]) -> Loop:
-    """A loop that runs ``step`` every ``seconds`` and survives its failures (a sweeper)."""
-
-    def run(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                step()
-            except Exception:
-                log.exception("periodic step failed", extra={"step": getattr(step, "__name__", str(step))})
-            stop.wait(seconds)
-
-    return run
-
+__all__ = ["Loop", "every", "run_worker"]
 
 def _guarded(name: str, loop: Loop, stop: threading.Event, crashed: list[str]) -> Callable[[], None]:
     def run() -> None:
