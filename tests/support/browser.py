@@ -1,4 +1,4 @@
-"""Headless Debian Chromium for the browser tests (RECIPES §9: never a downloaded browser)."""
+"""Headless Debian Chromium for the browser tests: the system package, never a downloaded browser."""
 
 from __future__ import annotations
 

@@ -19,10 +19,6 @@ def list_products(conn: Conn, ids: list[str] | None = None) -> list[dict[str, An
     return conn.execute(f"SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id").fetchall()
 
 
-def get_product(conn: Conn, product_id: str) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = %s", (product_id,)).fetchone()
-
-
 def claim_reservation(conn: Conn, order_id: str, reservation_id: str | None, status: str) -> bool:
     """Inserts the order's one reservation row; False when it already exists (a repeat).
     A concurrent duplicate waits here until the first transaction ends."""

@@ -16,7 +16,6 @@ class ReservationStatus(StrEnum):
 class Rejection(StrEnum):
     INSUFFICIENT_STOCK = "insufficient_stock"
     UNKNOWN_PRODUCT = "unknown_product"
-    INVALID_REQUEST = "invalid_request"
 
 
 class InvalidReservation(ValueError):

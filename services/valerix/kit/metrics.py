@@ -4,8 +4,6 @@ PROMETHEUS_MULTIPROC_DIR is set, each scrape aggregates every worker's files."""
 from __future__ import annotations
 
 import os
-import threading
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,7 +13,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    make_wsgi_app,
     multiprocess,
 )
 
@@ -62,16 +59,3 @@ def registry() -> CollectorRegistry:
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(registry()), CONTENT_TYPE_LATEST
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
-def serve_metrics(port: int, host: str = "0.0.0.0") -> threading.Thread:  # noqa: S104
-    """A /metrics endpoint on its own port, for processes without an HTTP API (workers)."""
-    server = make_server(host, port, make_wsgi_app(registry()), handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
-    thread.start()
-    return thread

@@ -1,7 +1,7 @@
 """The storefront's live feed: order status changes (and stock) pushed over WebSockets.
 
 Why it is shaped like this: under gunicorn's gthread worker every open WebSocket holds one
-thread of the worker's pool for as long as it is open (RECIPES §3). Left unbounded, a few
+thread of the worker's pool for as long as it is open. Left unbounded, a few
 dozen open storefronts would take every thread and the REST API would stop answering. So:
 
 * Each worker process accepts at most ``slots`` sockets (a non-blocking semaphore taken
