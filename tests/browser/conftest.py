@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from valerix.chaos_cli import OFF_VALUES, gremlin_values, write_local
+from valerix.chaos.switches import OFF_VALUES, gremlin_values, write_local
+from valerix.local.config import Ports, StackConfig
 from valerix.local.prometheus import find_prometheus
-from valerix.local.stack import Ports, Stack, StackConfig
+from valerix.local.stack import Stack
 
 from support.browser import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, open_page
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from valerix.local.stack import Ports, Stack, StackConfig
+from valerix.local.config import Ports, StackConfig
+from valerix.local.stack import Stack
 
 
 @pytest.fixture(scope="session")

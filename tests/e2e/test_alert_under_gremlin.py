@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from valerix import chaos_cli
+from valerix.chaos import switches
 from valerix.kit.ports import is_free
 from valerix.local import prometheus
 from valerix.local.stack import Stack
@@ -82,14 +82,14 @@ def test_gremlin_fires_the_response_time_alert_and_clearing_it_turns_it_off(stac
     try:
         with Trickle(stack.order_url, {"productId": "SKU-007", "quantity": 1}, every=ORDER_EVERY_S) as trickle:
             wait_for(lambda: response_light(client) == "green", 45)  # no slow requests from earlier tests
-            chaos_cli.write_local(chaos_dir, chaos_cli.gremlin_values(True, None, 1500, 2500, None))
+            switches.write_local(chaos_dir, switches.gremlin_values(True, None, 1500, 2500, None))
             fired = wait_for(lambda: response_light(client) == "red", FIRE_WITHIN_S)
             wait_for(lambda: api_light(stack) == "red", 5)  # the order API caches Prometheus for ~2 s
-            chaos_cli.write_local(chaos_dir, chaos_cli.OFF_VALUES)
+            switches.write_local(chaos_dir, switches.OFF_VALUES)
             cleared = wait_for(lambda: response_light(client) == "green", 60)
             wait_for(lambda: api_light(stack) == "green", 5)
         print(f"firing {fired:.1f}s after Gremlin on, inactive {cleared:.1f}s after off, {trickle.statuses}")
         assert not [status for status in trickle.statuses if status == 0 or status >= 500], trickle.statuses
     finally:
-        chaos_cli.write_local(chaos_dir, chaos_cli.OFF_VALUES)
+        switches.write_local(chaos_dir, switches.OFF_VALUES)
         client.close()

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, write_local
+from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import invariants
 
 pytestmark = pytest.mark.e2e

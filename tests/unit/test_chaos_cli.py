@@ -3,7 +3,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from valerix.chaos_cli import chaos, configmap_patch, gremlin_values, schrodinger_values
+from valerix.chaos.switches import configmap_patch, gremlin_values, schrodinger_values
+from valerix.chaos_cli import chaos
 
 
 def test_gremlin_on_writes_files_that_the_live_config_reads(tmp_path):

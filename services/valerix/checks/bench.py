@@ -19,23 +19,16 @@ from typing import Any
 
 import psycopg
 
-from valerix.chaos_cli import OFF_VALUES, gremlin_values, schrodinger_values, write_local
+from valerix.chaos.scenarios import Scenario, journeys, settle
+from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import bench_report, invariants
-from valerix.checks.pipeline import journeys
 from valerix.checks.procstats import Proc, Sampler, cmdline
 from valerix.kit.outbox import BACKLOG
-from valerix.local.stack import Ports, Stack, StackConfig
+from valerix.local.config import Ports, StackConfig
+from valerix.local.stack import Stack
 
 K6_SCRIPT = Path(__file__).resolve().parents[3] / "charts" / "valerix" / "files" / "k6" / "orders.js"
 PRODUCTS = ["SKU-001", "SKU-002", "SKU-004", "SKU-005", "SKU-007"]  # orders.js default; SKU-008 has 1 unit
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    chaos: dict[str, str]
-    description: str
-    share_of_normal: float = 0.0   # offered load under chaos, as a share of normal's confirmed orders/s
 
 
 # Gremlin's target is 80 % of normal. Under Schrödinger crashes inventory-api is restarting most
@@ -123,20 +116,8 @@ def outbox_backlog(urls: dict[str, str]) -> dict[str, int]:
     return found
 
 
-def settle_with_progress(order_url: str, bound: float) -> tuple[float | None, list[list[float]]]:
-    """Seconds until no order is pending any more (None past the bound), and the curve of
-    unfinished orders over that time, which shows how fast the recovery path drains."""
-    started, curve = time.monotonic(), []
-    while True:
-        at, left = round(time.monotonic() - started, 2), invariants.unfinished_count(order_url)
-        curve.append([at, left])
-        if left == 0:
-            return at, curve
-        if at >= bound:
-            return None, curve
-        if len(curve) % 8 == 1:
-            say(f"{left} orders not final yet ({at:g} s after the load)")
-        time.sleep(0.25)
+def _settling(at: float, left: int) -> None:
+    say(f"{left} orders not final yet ({at:g} s after the load)")
 
 
 def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None, out: Path) -> dict[str, Any]:
@@ -183,7 +164,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
     backlog_after_load = outbox_backlog(urls)
     if "order_db" in urls:
         say(f"k6 done: {len(records)} orders; waiting for every order to become final")
-        seconds_to_final, curve = settle_with_progress(urls["order_db"], config.settle_bound)
+        seconds_to_final, curve = settle(urls["order_db"], config.settle_bound, _settling)
     sampler.stop()
     acknowledged = [r["id"] for r in records if r["s"] in (201, 202) and r.get("id")]
     affected_ids = [r["id"] for r in records if r["s"] == 202 and r.get("id")]

@@ -12,22 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-
-from valerix.chaos_cli import OFF_VALUES as OFF
-from valerix.chaos_cli import gremlin_values, schrodinger_values, write_local
+from valerix.chaos.scenarios import Scenario, journeys, settle
+from valerix.chaos.switches import OFF_VALUES as OFF
+from valerix.chaos.switches import gremlin_values, schrodinger_values, write_local
 from valerix.checks import invariants
 from valerix.checks.driver import Sent, drive
-from valerix.local.stack import Ports, Stack, StackConfig
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    chaos: dict[str, str]
-    description: str
-
+from valerix.local.config import Ports, StackConfig
+from valerix.local.stack import Stack
 
 SCENARIOS = [
     Scenario("baseline", {}, "no chaos"),
@@ -63,37 +54,10 @@ def _bucket(status: int) -> str:
     return str(status) if status in (201, 202, 409, 422) else ("no-answer" if status == 0 else "other")
 
 
-def journeys(order_url: str, order_ids: list[str]) -> list[dict[str, Any]]:
-    if not order_ids:
-        return []
-    with psycopg.connect(order_url, row_factory=dict_row) as conn:
-        rows = conn.execute("SELECT order_id, to_status, at FROM order_status_history WHERE order_id = ANY(%s) "
-                            "ORDER BY order_id, id", (order_ids,)).fetchall()
-    by_order: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_order.setdefault(row["order_id"], []).append(row)
-    found = []
-    for order_id, steps in by_order.items():
-        took = (steps[-1]["at"] - steps[0]["at"]).total_seconds()
-        path = " → ".join(s["to_status"] for s in steps)
-        found.append({"orderId": order_id, "journey": f"{path} in {took:.1f} s", "final": steps[-1]["to_status"],
-                      "seconds": round(took, 2)})
-    return sorted(found, key=lambda j: j["orderId"])
-
-
 def crash_count(stack: Stack) -> int:
     """Schrödinger crashes so far, as supervisor saw them (exit status 70, restarted)."""
     log = stack.home / "log" / "supervisord.log"
     return log.read_text().count("exited: inventory-api (exit status 70") if log.exists() else 0
-
-
-def settle(order_url: str, bound: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < bound:
-        if invariants.unfinished_count(order_url) == 0:
-            return round(time.monotonic() - started, 2)
-        time.sleep(0.25)
-    return None
 
 
 def run_scenario(stack: Stack, scenario: Scenario, seconds: float, concurrency: int,
@@ -105,7 +69,7 @@ def run_scenario(stack: Stack, scenario: Scenario, seconds: float, concurrency: 
     sent: list[Sent] = drive(stack.order_url, seconds, concurrency=concurrency)
     restarts = crash_count(stack) - crashes_before
     write_local(chaos_dir, OFF)
-    settle_seconds = settle(stack.urls["order_db"], settle_bound)
+    settle_seconds, _ = settle(stack.urls["order_db"], settle_bound)
     acknowledged = [s.order_id for s in sent if s.order_id and s.status in (201, 202)]
     report = invariants.check(stack.urls["order_db"], stack.urls["inventory_db"], acknowledged)
     affected_ids = [s.order_id for s in sent if s.order_id and s.status not in (201, 409)]

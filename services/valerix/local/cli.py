@@ -46,7 +46,8 @@ def migrate(target: str) -> None:
 def up(home: Path, order_port: int, inventory_port: int, grpc_port: int, postgres_port: int, prometheus_port: int,
        backup_port: int, worker_metrics_ports: tuple[int, int], workers: int) -> None:
     """Start everything on this machine and keep it running until Ctrl-C."""
-    from valerix.local.stack import Ports, Stack, StackConfig
+    from valerix.local.config import Ports, StackConfig
+    from valerix.local.stack import Stack
 
     ports = Ports(postgres=postgres_port, order_api=order_port, inventory_http=inventory_port,
                   inventory_grpc=grpc_port, prometheus=prometheus_port, backup_service=backup_port,

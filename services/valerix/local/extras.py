@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from valerix.local import prometheus, supervisor
+from valerix.local.config import StackConfig
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from valerix.local.stack import Stack
 
-
-def programs(stack: Stack, valerix: list[str]) -> list[supervisor.Program]:
+def programs(config: StackConfig, home: Path, valerix: list[str]) -> list[supervisor.Program]:
     found: list[supervisor.Program] = []
-    config, p = stack.config, stack.config.ports
+    p = config.ports
     if config.with_prometheus:
-        argv = prometheus.prepare(stack.home, {
+        argv = prometheus.prepare(home, {
             "order-api": [f"127.0.0.1:{p.order_api}"], "order-worker": [f"127.0.0.1:{p.order_worker_metrics}"],
             "inventory-api": [f"127.0.0.1:{p.inventory_http}"],
             "inventory-worker": [f"127.0.0.1:{p.inventory_worker_metrics}"]}, listen=f"127.0.0.1:{p.prometheus}")
@@ -30,6 +28,6 @@ def programs(stack: Stack, valerix: list[str]) -> list[supervisor.Program]:
     if config.with_backup and importlib.util.find_spec("valerix.backup.cli") is not None:
         found.append(supervisor.Program("backup-service", [
             *valerix, "backup", "mock-server", "--host", "127.0.0.1", "--port", str(p.backup_service),
-            "--data-dir", str(stack.home / "backup-service")], {}))
+            "--data-dir", str(home / "backup-service")], {}))
         found.append(supervisor.Program("backup-scheduler", [*valerix, "backup", "scheduler"], {}))
     return found

@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from valerix.kit import db, embedded_pg
-from valerix.kit.ports import free_port, wait_http_ok, wait_listening
-from valerix.local import supervisor
+from valerix.kit.ports import wait_http_ok, wait_listening
+from valerix.local import extras, supervisor
+from valerix.local.config import StackConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,41 +27,6 @@ SERVICES = {  # database name -> (role, migration packages)
 }
 URL_ENV = {"order_db": "ORDER_DATABASE_URL", "inventory_db": "INVENTORY_DATABASE_URL",
            "bus_db": "BUS_DATABASE_URL"}
-
-
-@dataclass
-class Ports:
-    postgres: int = 25432
-    order_api: int = 3000
-    order_worker_metrics: int = 9101
-    inventory_http: int = 3001
-    inventory_grpc: int = 25051
-    inventory_worker_metrics: int = 9102
-    prometheus: int = 9090
-    backup_service: int = 25080
-
-    @classmethod
-    def free(cls) -> Ports:
-        chosen: set[int] = set()
-        values = {}
-        for name in cls.__dataclass_fields__:
-            port = free_port()
-            while port in chosen:
-                port = free_port()
-            chosen.add(port)
-            values[name] = port
-        return cls(**values)
-
-
-@dataclass
-class StackConfig:
-    home: Path = Path(".valerix")
-    ports: Ports = field(default_factory=Ports)
-    order_api_workers: int = 2
-    order_api_threads: int = 32
-    extra_env: dict[str, str] = field(default_factory=dict)
-    with_prometheus: bool = True
-    with_backup: bool = True
 
 
 def migration_files(database: str) -> list[tuple[str, str]]:
@@ -139,13 +103,8 @@ class Stack:
             supervisor.Program("inventory-worker", [*valerix, "inventory", "worker"],
                                {"METRICS_PORT": str(p.inventory_worker_metrics)}),
         ]
-        programs += self._optional_programs(valerix)
+        programs += extras.programs(self.config, self.home, valerix)
         return programs
-
-    def _optional_programs(self, valerix: list[str]) -> list[supervisor.Program]:
-        from valerix.local import extras
-
-        return extras.programs(self, valerix)
 
     def start(self, wait: float = 60.0) -> Stack:
         for folder in ("log", "run", "chaos", "backups"):
