@@ -10,25 +10,22 @@ from valerix.inventory import grpc_server, http_api
 from valerix.inventory.bootstrap import build_deps
 from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
-from valerix.kit import db, logs, process
-from valerix.kit.bus import bus_check
+from valerix.kit import db, process
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
+from valerix.kit.service_worker import api_basics
 
 log = logging.getLogger(__name__)
 
 
 def main() -> None:
     settings = InventorySettings()  # type: ignore[call-arg]
-    logs.configure("inventory", settings.log_level)
-    pool = db.make_pool(settings.inventory_database_url.get_secret_value(), name="inventory-api",
-                        max_size=settings.db_pool_size)
+    pool, checks = api_basics("inventory", settings, settings.inventory_database_url.get_secret_value())
     deps = build_deps(settings, pool)
     server, health = serve_grpc(settings.inventory_grpc_bind, grpc_server.register(deps),
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
     REGISTRY.register(StockCollector(pool))
-    checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
     host, port = process.split_bind(settings.inventory_http_bind)
     stop_http = serve_in_background(http_api.build_app(deps, checks), host, port,
                                     threads=settings.inventory_http_threads)

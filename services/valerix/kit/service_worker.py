@@ -1,5 +1,7 @@
-"""What every service's worker process has in common: its database pool, the bus, the outbox
-relay, bus statistics, readiness on database and bus; the service adds its own loops."""
+"""What every service's processes have in common. The api: logging, its database pool,
+readiness on database and bus. The worker: the same plus the bus, the outbox relay, bus
+statistics and the consumers of what the contract routes to the service; the service adds
+its handler table and its own loops."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from psycopg_pool import ConnectionPool
 from valerix.contracts.events import Envelope, EventData
 from valerix.contracts.routing import Subscriber
 from valerix.kit import db, logs
-from valerix.kit.bus import Bus, open_bus
+from valerix.kit.bus import Bus, bus_check, open_bus
 from valerix.kit.consumer import Consumer, Handler, bus_stats_loop
+from valerix.kit.health import Check
 from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
 from valerix.kit.settings import CommonSettings
@@ -60,6 +63,14 @@ def competing_consumers(bus: Bus, entity: str, pool: ConnectionPool[Any], name: 
     """``count`` consumers of one entity (SKIP LOCKED shares the messages), so the recovery
     path keeps up when many orders need it."""
     return {f"{name}-{i}": Consumer(bus, entity, pool, name, handler).run_forever for i in range(count)}
+
+
+def api_basics(service: str, settings: CommonSettings,
+               database_url: str) -> tuple[ConnectionPool[Any], dict[str, Check]]:
+    """An api process's logging, database pool and readiness checks (database, bus)."""
+    logs.configure(service, settings.log_level)
+    pool = db.make_pool(database_url, name=f"{service}-api", max_size=settings.db_pool_size)
+    return pool, {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
 
 
 def run_service_worker(service: str, settings: CommonSettings, database_url: str, loops: LoopFactory) -> None:

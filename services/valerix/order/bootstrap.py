@@ -7,9 +7,8 @@ from typing import Any
 from flask import Flask
 from psycopg_pool import ConnectionPool
 
-from valerix.kit import db, logs
-from valerix.kit.bus import bus_check
 from valerix.kit.chaos import ChaosSource
+from valerix.kit.service_worker import api_basics
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.alerts import AlertsClient
@@ -26,11 +25,8 @@ def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.De
 def create_app() -> Flask:
     """The gunicorn app factory: runs once in every worker process."""
     settings = OrderSettings()  # type: ignore[call-arg]
-    logs.configure("order", settings.log_level)
-    pool = db.make_pool(settings.order_database_url.get_secret_value(), name="order-api",
-                        max_size=settings.db_pool_size)
+    pool, checks = api_basics("order", settings, settings.order_database_url.get_secret_value())
     deps = build_deps(settings, pool)
-    checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings),
-              "inventoryGrpc": deps.inventory.check_health}
+    checks["inventoryGrpc"] = deps.inventory.check_health
     alerts = AlertsClient(settings.prometheus_url) if settings.prometheus_url else None
     return api.build_app(deps, checks, chaos=ChaosSource(settings.chaos_dir), alerts=alerts)
