@@ -11,6 +11,7 @@ from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
 from valerix.kit import db, logs, process
 from valerix.kit.bootstrap import bus_check, chaos_hooks
+from valerix.kit.grpc_auth import require_token
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
 
@@ -24,7 +25,8 @@ def main() -> None:
                         max_size=settings.db_pool_size)
     server, health = serve_grpc(settings.inventory_grpc_bind,
                                 grpc_server.register(pool, chaos_hooks(settings)),
-                                [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
+                                [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers,
+                                token=require_token(settings.inventory_grpc_token))
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
     REGISTRY.register(StockCollector(pool))
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}

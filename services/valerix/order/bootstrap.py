@@ -7,6 +7,7 @@ from flask import Flask
 from valerix.kit import db, logs
 from valerix.kit.bootstrap import bus_check
 from valerix.kit.chaos import ChaosSource
+from valerix.kit.grpc_auth import require_token
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.alerts import AlertsClient
@@ -17,7 +18,8 @@ from valerix.order.settings import OrderSettings
 def build_deps(settings: OrderSettings, pool_name: str) -> service.Deps:
     pool = db.make_pool(settings.order_database_url.get_secret_value(), name=pool_name,
                         max_size=settings.db_pool_size)
-    client = InventoryClient(settings.inventory_grpc_target, reserve_deadline=settings.reserve_deadline_ms / 1000)
+    client = InventoryClient(settings.inventory_grpc_target, require_token(settings.inventory_grpc_token),
+                             reserve_deadline=settings.reserve_deadline_ms / 1000)
     return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client))
 
 
