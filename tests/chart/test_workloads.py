@@ -157,7 +157,8 @@ def test_postgres_statefulsets_have_volumes_and_an_init_script() -> None:
 
 
 def test_bus_db_only_with_the_postgres_bus() -> None:
-    docs = chart.render("values.yaml", "bus.backend=azure", "bus.azure.existingSecret=sb")
+    docs = chart.render("values.yaml", "bus.backend=azure", "bus.azure.existingSecret=sb",
+                        "networkPolicy.external.serviceBus.cidrs={10.0.2.0/24}")
     assert set(chart.of_kind(docs, "StatefulSet")) == {"order-db", "inventory-db"}
 
 

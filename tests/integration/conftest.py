@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from valerix.inventory import grpc_server
 from valerix.inventory.bootstrap import deps_for
 from valerix.inventory.chaos import ReserveChaos
-from valerix.kit import db
+from valerix.kit import db, grpc_auth
 from valerix.kit.chaos import ChaosSource
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port
@@ -66,16 +66,22 @@ def chaos(chaos_dir) -> ReserveChaos:
 
 
 @pytest.fixture
-def inventory_target(inventory_pool, chaos) -> Iterator[str]:
+def grpc_token() -> str:
+    return grpc_auth.new_token()
+
+
+@pytest.fixture
+def inventory_target(inventory_pool, chaos, grpc_token) -> Iterator[str]:
     bind = f"127.0.0.1:{free_port()}"
-    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool, chaos)), [grpc_server.SERVICE_NAME])
+    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool, chaos)), [grpc_server.SERVICE_NAME],
+                           token=grpc_token)
     yield bind
     server.stop(grace=None).wait()
 
 
 @pytest.fixture
-def inventory_client(inventory_target) -> Iterator[InventoryClient]:
-    client = InventoryClient(inventory_target, reserve_deadline=2.0)
+def inventory_client(inventory_target, grpc_token) -> Iterator[InventoryClient]:
+    client = InventoryClient(inventory_target, grpc_token, reserve_deadline=2.0)
     yield client
     client.close()
 

@@ -176,7 +176,7 @@ def test_inventory_down_answers_202_fast(order_pool, order_deps):
     from valerix.order import api
     from valerix.order.inventory_client import Catalogue, InventoryClient
 
-    dead = InventoryClient("127.0.0.1:1", reserve_deadline=2.0)
+    dead = InventoryClient("127.0.0.1:1", "any-token", reserve_deadline=2.0)
     order_deps.inventory = dead
     order_deps.catalogue = Catalogue(dead)
     client = api.build_app(order_deps, {}).test_client()

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from valerix.inventory import grpc_server
 from valerix.inventory.bootstrap import deps_for
 from valerix.inventory.chaos import ReserveChaos
-from valerix.kit import db, embedded_pg
+from valerix.kit import db, embedded_pg, grpc_auth
 from valerix.kit.chaos import ChaosSource
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port, wait_http_ok
@@ -78,12 +78,13 @@ def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads:
     order_pool = _database(admin_url, "orders", "valerix.kit", "valerix.order")
     inventory_pool = _database(admin_url, "inventory", "valerix.kit", "valerix.inventory")
     target = f"127.0.0.1:{free_port()}"
+    token = grpc_auth.new_token()
     grpc, _ = serve_grpc(target, grpc_server.register(deps_for(inventory_pool, ReserveChaos(
-        ChaosSource(chaos_dir, ttl=0.0), die=lambda: None))), [grpc_server.SERVICE_NAME])
+        ChaosSource(chaos_dir, ttl=0.0), die=lambda: None))), [grpc_server.SERVICE_NAME], token=token)
     port = free_port()
     conninfo = order_pool.conninfo
     env = {**os.environ, "ORDER_DATABASE_URL": conninfo if isinstance(conninfo, str) else conninfo(),
-           "INVENTORY_GRPC_TARGET": target, "ORDER_API_BIND": f"127.0.0.1:{port}",
+           "INVENTORY_GRPC_TARGET": target, "INVENTORY_GRPC_TOKEN": token, "ORDER_API_BIND": f"127.0.0.1:{port}",
            "ORDER_API_WORKERS": str(workers), "ORDER_API_THREADS": str(threads), "CHAOS_DIR": str(chaos_dir),
            "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

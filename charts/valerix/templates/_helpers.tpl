@@ -63,6 +63,7 @@ capabilities:
   emptyDir:
     medium: Memory
     sizeLimit: 64Mi
+{{- include "valerix.dbCaVolume" . }}
 {{- end }}
 
 {{- define "valerix.scratchMounts" -}}
@@ -70,6 +71,63 @@ capabilities:
   mountPath: /tmp
 - name: metrics
   mountPath: {{ .Values.metricsDir }}
+{{- include "valerix.dbCaMount" . }}
+{{- end }}
+
+{{/* TLS to an external PostgreSQL (externalDatabase.tls): every container that gets valerix.env
+     (and so a database URL) also gets these scratch mounts, so the CA rides along with them.
+     libpq reads PGSSLMODE/PGSSLROOTCERT for every connection whose URL does not say otherwise:
+     the app, the migrations, and the backups' pg_dump alike. */}}
+{{- define "valerix.dbTls" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if and (not .Values.postgresql.enabled) $t.sslMode -}}
+{{- if and (has $t.sslMode (list "verify-ca" "verify-full")) (not $t.caConfigMap) -}}
+{{- fail (printf "externalDatabase.tls.caConfigMap is required when externalDatabase.tls.sslMode=%s" $t.sslMode) -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end }}
+
+{{- define "valerix.dbCaVolume" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if and (include "valerix.dbTls" .) $t.caConfigMap }}
+- name: db-ca
+  configMap:
+    name: {{ $t.caConfigMap }}
+    items:
+      - {key: {{ $t.caKey }}, path: {{ $t.caKey }}}
+{{- end }}
+{{- end }}
+
+{{- define "valerix.dbCaMount" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if and (include "valerix.dbTls" .) $t.caConfigMap }}
+- name: db-ca
+  mountPath: {{ $t.caMountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "valerix.dbTlsEnv" -}}
+{{- $t := .Values.externalDatabase.tls -}}
+{{- if include "valerix.dbTls" . }}
+- name: PGSSLMODE
+  value: {{ $t.sslMode | quote }}
+{{- if $t.caConfigMap }}
+- name: PGSSLROOTCERT
+  value: {{ printf "%s/%s" $t.caMountPath $t.caKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The PostgreSQL image, by digest when the values give one. */}}
+{{- define "valerix.pgImage" -}}
+{{- $i := .Values.postgresql.image -}}
+{{- if $i.digest -}}
+{{ $i.repository }}:{{ $i.tag }}@{{ $i.digest }}
+{{- else -}}
+{{ $i.repository }}:{{ $i.tag }}
+{{- end -}}
 {{- end }}
 
 {{- define "valerix.chaosVolume" -}}
@@ -127,6 +185,7 @@ capabilities:
   value: {{ $v.chaos.mountPath | quote }}
 - name: BUS_BACKEND
   value: {{ $v.bus.backend | quote }}
+{{- include "valerix.dbTlsEnv" .ctx }}
 {{- if eq .service "order" }}
 {{- include "valerix.databaseUrlEnv" (dict "ctx" .ctx "db" "order" "var" "ORDER_DATABASE_URL") }}
 - name: INVENTORY_GRPC_TARGET
@@ -160,7 +219,7 @@ capabilities:
 {{- if and .bus (eq $v.bus.backend "postgres") }}{{ $dbs = append $dbs "bus" }}{{ end -}}
 {{- if $v.postgresql.enabled }}
 - name: wait-for-db
-  image: {{ printf "%s:%s" $v.postgresql.image.repository $v.postgresql.image.tag | quote }}
+  image: {{ include "valerix.pgImage" .ctx | quote }}
   imagePullPolicy: {{ $v.postgresql.image.pullPolicy }}
   command: ["sh", "-c"]
   args:
@@ -216,4 +275,18 @@ readinessProbe:
   periodSeconds: 5
   timeoutSeconds: 3
   failureThreshold: 2
+{{- end }}
+
+{{/* gRPC service credential (issue 16): the Secret and the variable that carries it. Only the
+     order api (caller) and inventory-api (server) get it. */}}
+{{- define "valerix.grpcTokenSecretName" -}}
+{{- .Values.grpcAuth.existingSecret | default "valerix-grpc-token" -}}
+{{- end }}
+
+{{- define "valerix.grpcTokenEnv" -}}
+- name: INVENTORY_GRPC_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "valerix.grpcTokenSecretName" . }}
+      key: {{ .Values.grpcAuth.key }}
 {{- end }}

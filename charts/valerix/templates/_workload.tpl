@@ -1,7 +1,7 @@
 {{/* ServiceAccount + Deployment + PodDisruptionBudget of one valerix process role.
      Params: ctx, component (order-api), service (order|inventory), values (its values block),
      args (valerix arguments), ports (containerPorts), probes (YAML), env (extra variables),
-     hpa (bool: the HPA owns replicas). */}}
+     hpa (bool: the HPA owns replicas), grpcToken (bool: gets INVENTORY_GRPC_TOKEN). */}}
 {{- define "valerix.workload" -}}
 {{- $v := .ctx.Values -}}
 {{- $sel := include "valerix.selectorLabels" (dict "ctx" .ctx "component" .component) -}}
@@ -63,6 +63,9 @@ spec:
             {{- toYaml .ports | nindent 12 }}
           env:
             {{- include "valerix.env" (dict "ctx" .ctx "service" .service "extra" (merge (dict) .values.env .env)) | nindent 12 }}
+            {{- if .grpcToken }}
+            {{- include "valerix.grpcTokenEnv" .ctx | nindent 12 }}
+            {{- end }}
           {{- .probes | nindent 10 }}
           resources:
             {{- toYaml .values.resources | nindent 12 }}
@@ -145,7 +148,32 @@ spec:
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if not $v.postgresql.enabled }}
+{{- include "valerix.externalEgress" (dict "name" "postgres" "rule" $v.networkPolicy.external.postgres) }}
+{{- end }}
+{{- if and (has "bus" .dbs) (eq $v.bus.backend "azure") (ternary .broker true (hasKey . "broker")) }}
+{{- include "valerix.externalEgress" (dict "name" "serviceBus" "rule" $v.networkPolicy.external.serviceBus) }}
+{{- end }}
 {{- with $v.networkPolicy.extraEgress }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* Egress to a service outside the cluster, only to the ranges the values name (never
+     0.0.0.0/0). (dict "name" "postgres" "rule" .Values.networkPolicy.external.postgres) */}}
+{{- define "valerix.externalEgress" -}}
+{{- if not .rule.cidrs }}
+{{- fail (printf "networkPolicy.external.%s.cidrs: name the address ranges of the external %s (its subnet or private endpoint)" .name .name) }}
+{{- end }}
+- to:
+    {{- range .rule.cidrs }}
+    {{- if hasSuffix "/0" . }}
+    {{- fail (printf "networkPolicy.external.%s.cidrs: %s opens egress to the whole internet; name the service's ranges" $.name .) }}
+    {{- end }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  ports:
+    {{- range .rule.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
 {{- end }}

@@ -11,6 +11,7 @@ from valerix.inventory.bootstrap import build_deps
 from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
 from valerix.kit import db, process
+from valerix.kit.grpc_auth import require_token
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
 from valerix.kit.service_worker import api_basics
@@ -23,7 +24,8 @@ def main() -> None:
     pool, checks = api_basics("inventory", settings, settings.inventory_database_url.get_secret_value())
     deps = build_deps(settings, pool)
     server, health = serve_grpc(settings.inventory_grpc_bind, grpc_server.register(deps),
-                                [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
+                                [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers,
+                                token=require_token(settings.inventory_grpc_token))
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
     REGISTRY.register(StockCollector(pool))
     host, port = process.split_bind(settings.inventory_http_bind)

@@ -1,5 +1,5 @@
-"""serve_grpc(): a gRPC server with the standard health and reflection services and
-per-method metrics, shared by every gRPC service."""
+"""serve_grpc(): a gRPC server with the standard health and reflection services,
+per-method metrics and the service credential check, shared by every gRPC service."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from valerix.kit import metrics
+from valerix.kit.grpc_auth import TokenAuthInterceptor
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):
@@ -46,11 +47,13 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             response_serializer=handler.response_serializer)
 
 
-def serve_grpc(bind: str, register: Callable[[grpc.Server], None], service_names: Sequence[str],
-               max_workers: int = 32) -> tuple[grpc.Server, health.HealthServicer]:
+def serve_grpc(bind: str, register: Callable[[grpc.Server], None], service_names: Sequence[str], *,
+               token: str, max_workers: int = 32) -> tuple[grpc.Server, health.HealthServicer]:
+    """`token`: the credential every call outside health and reflection must carry."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[MetricsInterceptor()],
+        # Metrics outermost, so refused calls are counted as UNAUTHENTICATED.
+        interceptors=[MetricsInterceptor(), TokenAuthInterceptor(token)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 1 << 20)],
     )
     register(server)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from valerix.kit import db, embedded_pg
+from valerix.kit import db, embedded_pg, grpc_auth
 from valerix.kit.ports import wait_http_ok, wait_listening
 from valerix.local import extras, supervisor
 from valerix.local.config import StackConfig
@@ -56,6 +56,15 @@ class Stack:
         path.chmod(0o600)
         return creds
 
+    def grpc_token(self) -> str:
+        """The order service's credential for inventory's gRPC, generated once into the home."""
+        path = self.home / "grpc-token"
+        if path.exists():
+            return path.read_text().strip()
+        path.touch(mode=0o600)
+        path.write_text(grpc_auth.new_token())
+        return path.read_text().strip()
+
     def databases(self) -> dict[str, str]:
         given = {name: os.environ[env] for name, env in URL_ENV.items() if os.environ.get(env)}
         if len(given) == len(SERVICES):
@@ -77,6 +86,7 @@ class Stack:
             "BUS_DATABASE_URL": self.urls["bus_db"],
             "BUS_BACKEND": "postgres",
             "INVENTORY_GRPC_TARGET": f"127.0.0.1:{p.inventory_grpc}",
+            "INVENTORY_GRPC_TOKEN": self.grpc_token(),
             "CHAOS_DIR": str(self.home / "chaos"),
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
             "BACKUP_DIR": str(self.home / "backups"),

@@ -8,6 +8,7 @@ from flask import Flask
 from psycopg_pool import ConnectionPool
 
 from valerix.kit.chaos import ChaosSource
+from valerix.kit.grpc_auth import require_token
 from valerix.kit.service_worker import api_basics
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
@@ -17,7 +18,8 @@ from valerix.order.settings import OrderSettings
 
 
 def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.Deps:
-    client = InventoryClient(settings.inventory_grpc_target, reserve_deadline=settings.reserve_deadline_ms / 1000)
+    client = InventoryClient(settings.inventory_grpc_target, require_token(settings.inventory_grpc_token),
+                             reserve_deadline=settings.reserve_deadline_ms / 1000)
     return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
                         database_url=settings.order_database_url.get_secret_value())
 

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from valerix.kit import metrics
+from valerix.kit.grpc_auth import authorized_channel
 from valerix.order.domain import OrderLine
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
@@ -25,6 +26,9 @@ _REASONS: dict[grpc.StatusCode, UnavailableReason] = {
     grpc.StatusCode.INTERNAL: "server_error",
     grpc.StatusCode.UNKNOWN: "server_error",
     grpc.StatusCode.CANCELLED: "connection_error",
+    # A credential mismatch (a half-rolled-out Secret) must not fail the order: it goes the
+    # verification path like any other unknown outcome, and the client metric shows the code.
+    grpc.StatusCode.UNAUTHENTICATED: "server_error",
 }
 
 
@@ -61,7 +65,7 @@ _OUTCOME_NAMES = {
 
 
 class InventoryClient:
-    def __init__(self, target: str, reserve_deadline: float = 2.0, other_deadline: float = 2.0) -> None:
+    def __init__(self, target: str, token: str, reserve_deadline: float = 2.0, other_deadline: float = 2.0) -> None:
         self.target = target
         self.reserve_deadline = reserve_deadline
         self.other_deadline = other_deadline
@@ -71,7 +75,7 @@ class InventoryClient:
             ("grpc.max_reconnect_backoff_ms", 2_000),
             ("grpc.enable_retries", 0),   # a retry could double a side effect's timing; we recover by events
         ])
-        self._stub = pb_grpc.InventoryServiceStub(self._channel)
+        self._stub = pb_grpc.InventoryServiceStub(authorized_channel(self._channel, token))
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:

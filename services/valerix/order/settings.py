@@ -9,6 +9,8 @@ class OrderSettings(CommonSettings):
     order_database_url: SecretStr
     inventory_grpc_target: str = "127.0.0.1:25051"
     reserve_deadline_ms: int = 2000
+    # The credential inventory's gRPC asks for; the api needs it, the worker makes no gRPC call.
+    inventory_grpc_token: SecretStr | None = None
     prometheus_url: str | None = None
     order_api_bind: str = "0.0.0.0:3000"
     order_api_workers: int = 2
