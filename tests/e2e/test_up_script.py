@@ -85,5 +85,5 @@ def test_up_without_prometheus_prints_the_one_command_and_goes_on(tmp_path):
     result = up_help({**os.environ, "PATH": path_without(tmp_path, "prometheus"), "VALERIX_NO_INSTALL": "1"})
     assert result.returncode == 0, result.stderr
     assert "Prometheus is not installed, so the alert lights stay grey. Install it with: " \
-           "sudo apt-get install -y prometheus" in result.stdout
+           "sudo apt-get install -y prometheus && sudo systemctl disable --now prometheus" in result.stdout
     assert "--prometheus-port" in result.stdout   # and valerix up ran
