@@ -124,3 +124,32 @@ def test_shellcheck_finds_a_defect_in_a_script() -> None:
     result = subprocess.run([shellcheck, "--shell=bash", "-"], input='rm -rf $DIR/*\n', capture_output=True,
                             text=True, timeout=60)
     assert result.returncode != 0 and "SC2086" in result.stdout
+
+
+def job_script(path: Path, job: str) -> str:
+    return "\n".join(step.get("run", "") + step.get("uses", "") for step in load(path)["jobs"][job]["steps"])
+
+
+def in_order(text: str, *parts: str) -> bool:
+    at = 0
+    for part in parts:
+        at = text.find(part, at)
+        if at < 0:
+            return False
+    return True
+
+
+def test_ci_runs_the_suite_then_the_chart_on_kind() -> None:
+    ci = ROOT / ".github/workflows/ci.yml"
+    assert ".ci/run" in job_script(ci, "test")
+    kind = job_script(ci, "kind")
+    assert in_order(kind, "helm/kind-action@", "scripts/image", "kind load", "helm install", "values-kind.yaml",
+                    "--wait", "helm test", "pytest", "k8s-tests"), kind
+    assert "VALERIX_REQUIRE_CLUSTER" in str(load(ci)["jobs"]["kind"]), "k8s-tests must not skip in CI"
+
+
+def test_deploy_pushes_then_upgrades_atomically_then_runs_the_smoke_test() -> None:
+    deploy = job_script(ROOT / ".github/workflows/deploy-aks.yml", "deploy")
+    assert in_order(deploy, "azure/login@", "scripts/image", "push", "helm upgrade --install", "values-aks.yaml",
+                    "--atomic", "helm test"), deploy
+    assert set(load(ROOT / ".github/workflows/deploy-aks.yml")["on"]) == {"push", "workflow_dispatch"}
