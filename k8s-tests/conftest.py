@@ -3,10 +3,12 @@
 They need a reachable cluster (KUBECONFIG or ~/.kube/config; scripts/kind-up makes one) and the
 valerix image available to it (VALERIX_IMAGE, default valerix:dev, which scripts/kind-up builds
 and loads into kind). Each session installs the chart into a fresh namespace and uninstalls it.
-Without a cluster every test is skipped with the reason."""
+Without a cluster every test is skipped with the reason (an error when VALERIX_REQUIRE_CLUSTER
+is set, as in .github/workflows/ci.yml)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import time
@@ -19,6 +21,8 @@ from cluster import Release, cluster_problem, run, tool
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problem = cluster_problem()
+    if problem and os.environ.get("VALERIX_REQUIRE_CLUSTER"):  # CI made a cluster: not having one is a failure
+        raise pytest.UsageError(f"VALERIX_REQUIRE_CLUSTER is set, but {problem}")
     if problem:
         skip = pytest.mark.skip(reason=problem)
         here = Path(__file__).parent

@@ -21,10 +21,12 @@ K6_SCRIPTS = sorted(p.name for p in (CHART / "files" / "k6").glob("*.js"))
 # Turns every optional part on, so that the policy tests see all of it. The k6 scripts come from
 # the benchmark work; test_observability fails on its own when they are missing.
 EVERYTHING = (
+    "monitoring.assumeOperatorCRDs=true",
     "monitoring.serviceMonitor.enabled=true",
     "monitoring.prometheusRule.enabled=true",
     "monitoring.grafanaDashboards.enabled=true",
     "backup.enabled=true",
+    "backup.serviceUrl=https://backup.example.com",
     *(("k6.enabled=true", f"k6.script={K6_SCRIPTS[0]}") if K6_SCRIPTS else ()),
 )
 _HELM_HOME = ROOT / ".helm"  # helm's cache/config dirs: in the (git-ignored) checkout, never in $HOME

@@ -32,7 +32,8 @@ def test_monitoring_is_off_by_default_and_switchable() -> None:
 
 
 def test_prometheus_rule_groups_are_the_alerts_file() -> None:
-    docs = chart.render("values.yaml", "monitoring.prometheusRule.enabled=true", "monitoring.release=kps")
+    docs = chart.render("values.yaml", "monitoring.prometheusRule.enabled=true", "monitoring.release=kps",
+                        "monitoring.assumeOperatorCRDs=true")
     rule = chart.one(docs, "PrometheusRule", "valerix")
     assert rule["metadata"]["labels"]["release"] == "kps"
     assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]

@@ -158,12 +158,13 @@ def test_postgres_statefulsets_have_volumes_and_an_init_script() -> None:
 
 def test_bus_db_only_with_the_postgres_bus() -> None:
     docs = chart.render("values.yaml", "bus.backend=azure", "bus.azure.existingSecret=sb",
-                        "networkPolicy.external.serviceBus.cidrs={10.0.2.0/24}")
+                        "networkPolicy.external.serviceBus.cidrs={10.0.2.0/24}",
+                        "bus.azure.provision.existingSecret=sb-admin")
     assert set(chart.of_kind(docs, "StatefulSet")) == {"order-db", "inventory-db"}
 
 
 def test_backup_cronjob_every_15_minutes_on_a_volume() -> None:
-    docs = chart.render("values.yaml", "backup.serviceUrl=https://backup.example/api")
+    docs = chart.render("values.yaml", "backup.enabled=true", "backup.serviceUrl=https://backup.example/api")
     cron = chart.one(docs, "CronJob", "backup")
     assert cron["spec"]["schedule"] == "*/15 * * * *"
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"

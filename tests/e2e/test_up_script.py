@@ -54,3 +54,36 @@ def test_up_starts_the_system_and_ctrl_c_leaves_no_process_behind(tmp_path):
         assert is_free(port), f"{name} port {port} still in use 15 s after Ctrl-C"
     leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes left behind: {leftovers}"
+
+
+def path_without(tmp_path: Path, program: str) -> str:
+    """A PATH with every program of the current one except `program` (a machine without it)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not Path(directory).is_dir():
+            continue
+        for entry in Path(directory).iterdir():
+            if entry.name != program and not (bin_dir / entry.name).exists():
+                (bin_dir / entry.name).symlink_to(entry)
+    return str(bin_dir)
+
+
+def up_help(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / "scripts/up"), "--help"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_up_with_prometheus_installed_says_nothing_about_installing_it():
+    result = up_help({**os.environ})
+    assert result.returncode == 0, result.stderr
+    assert "Prometheus is not installed" not in result.stdout and "--prometheus-port" in result.stdout
+
+
+def test_up_without_prometheus_prints_the_one_command_and_goes_on(tmp_path):
+    # VALERIX_NO_INSTALL: as root on Debian scripts/up would otherwise install the package itself.
+    result = up_help({**os.environ, "PATH": path_without(tmp_path, "prometheus"), "VALERIX_NO_INSTALL": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Prometheus is not installed, so the alert lights stay grey. Install it with: " \
+           "sudo apt-get install -y prometheus && sudo systemctl disable --now prometheus" in result.stdout
+    assert "--prometheus-port" in result.stdout   # and valerix up ran

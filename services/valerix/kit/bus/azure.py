@@ -6,6 +6,10 @@ entity, and a sender is used under a lock. Differences from the embedded bus, by
 the service: abandon() cannot delay a redelivery, so a back-off leaves the message locked
 until its lock expires (at most the lock duration, 30 s); stats come from the management
 API, which lags by a few seconds.
+
+The app pods hold a connection string with Send and Listen rights only; the management API
+needs Manage. So ping() and stats() fall back to the data plane when it answers 401/403:
+ping peeks one message, stats count what peeking browses (up to PEEK_CAP per entity).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
+from azure.core.exceptions import HttpResponseError
+from azure.servicebus import (
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusMessageState,
+    ServiceBusReceiveMode,
+    ServiceBusSubQueue,
+)
 from azure.servicebus.exceptions import MessageLockLostError, MessagingEntityNotFoundError, ServiceBusError
 from azure.servicebus.management import ServiceBusAdministrationClient
 
@@ -46,6 +57,32 @@ def _received(entity: str, message: Any, receiver: Any) -> ReceivedMessage:
         handle=(receiver, message))
 
 
+PEEK_PAGE = 250
+PEEK_CAP = 1000  # without Manage rights a deeper backlog reads as this many
+
+
+def count_peeked(receiver: Any, cap: int = PEEK_CAP) -> tuple[int, int]:
+    """(active, scheduled) of the messages `receiver` browses from the start, at most `cap`."""
+    active = scheduled = 0
+    next_sequence = 1
+    while active + scheduled < cap:
+        page = receiver.peek_messages(max_message_count=min(PEEK_PAGE, cap - active - scheduled),
+                                      sequence_number=next_sequence)
+        if not page:
+            break
+        for message in page:
+            if message.state == ServiceBusMessageState.SCHEDULED:
+                scheduled += 1
+            else:
+                active += 1
+        next_sequence = (page[-1].sequence_number or 0) + 1
+    return active, scheduled
+
+
+def _lacks_manage_rights(error: HttpResponseError) -> bool:
+    return error.status_code in (401, 403)
+
+
 def to_message(envelope: Envelope, scheduled_at: datetime | None = None) -> ServiceBusMessage:
     return ServiceBusMessage(json.dumps(envelope.model_dump(mode="json")), message_id=envelope.eventId,
                              subject=envelope.eventType, content_type="application/json",
@@ -60,6 +97,7 @@ class AzureBus:
         self._senders: dict[str, tuple[threading.Lock, Any]] = {}
         self._receivers: dict[tuple[str, bool, int], Any] = {}
         self._lock = threading.Lock()
+        self._manage = True  # until the management API refuses this connection string
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -134,6 +172,16 @@ class AzureBus:
         self._settle("dead_letter_message", message, reason=reason, error_description=description)
 
     def stats(self) -> list[EntityStats]:
+        if self._manage:
+            try:
+                return self._management_stats()
+            except HttpResponseError as error:
+                if not _lacks_manage_rights(error):
+                    raise
+                self._manage = False
+        return self._peeked_stats()
+
+    def _management_stats(self) -> list[EntityStats]:
         out: list[EntityStats] = []
         for entity in self._topology.receivable():
             split = split_subscription(entity)
@@ -144,8 +192,29 @@ class AzureBus:
                                    dead_letter=props.dead_letter_message_count or 0))
         return sorted(out, key=lambda s: s.entity)
 
+    def _peeked_stats(self) -> list[EntityStats]:
+        out: list[EntityStats] = []
+        for entity in self._topology.receivable():
+            active, scheduled = count_peeked(self._receiver(entity))
+            dead_letter = sum(count_peeked(self._receiver(entity, dead_letter=True)))
+            out.append(EntityStats(entity=entity, active=active, scheduled=scheduled, dead_letter=dead_letter))
+        return sorted(out, key=lambda s: s.entity)
+
     def ping(self) -> None:
-        self._admin.get_namespace_properties()
+        if self._manage:
+            try:
+                self._admin.get_namespace_properties()
+                return
+            except HttpResponseError as error:
+                if not _lacks_manage_rights(error):
+                    raise
+                self._manage = False
+        # Listen rights: browsing one message proves the namespace answers and accepts the key.
+        entity = self._topology.receivable()[0]
+        try:
+            self._receiver(entity).peek_messages(max_message_count=1, sequence_number=1)
+        except ServiceBusError as error:
+            raise BusError(str(error)) from error
 
     # --- operations -------------------------------------------------------------------
 
