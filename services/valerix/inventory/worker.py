@@ -27,4 +27,5 @@ def main() -> None:
             releases: ("inventory-releaser", 1),
         })
 
-    run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops)
+    run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops,
+                       tables=("products", "reservations", "reservation_lines"))
