@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import ORDER_EVENTS, VERIFY_ORDERS
 from valerix.contracts.routing import INVENTORY_SERVICE
+from valerix.inventory import db
 from valerix.inventory.handlers import HANDLERS
 from valerix.inventory.settings import InventorySettings
 from valerix.kit.bus import Bus
@@ -28,4 +29,4 @@ def main() -> None:
         })
 
     run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops,
-                       tables=("products", "reservations", "reservation_lines"))
+                       tables=db.TABLES)
