@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import REGISTRY
-
 from valerix.inventory import grpc_server, http_api
 from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
-from valerix.kit import db, logs, process
+from valerix.kit import db, logs, metrics, process
 from valerix.kit.bootstrap import bus_check, chaos_hooks
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
@@ -26,7 +24,7 @@ def main() -> None:
                                 grpc_server.register(pool, chaos_hooks(settings)),
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers)
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
-    REGISTRY.register(StockCollector(pool))
+    metrics.register_live(StockCollector(pool))
     checks = {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
     host, port = process.split_bind(settings.inventory_http_bind)
     stop_http = serve_in_background(http_api.build_app(pool, checks), host, port,

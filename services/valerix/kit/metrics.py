@@ -1,10 +1,12 @@
 """Prometheus metrics shared by every process. Correct under gunicorn: when
-PROMETHEUS_MULTIPROC_DIR is set, each scrape aggregates every worker's files."""
+PROMETHEUS_MULTIPROC_DIR is set, each scrape aggregates every worker's files, plus the live
+collectors (values read at scrape time, such as stock levels) given to register_live()."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
@@ -18,6 +20,7 @@ from prometheus_client import (
     make_wsgi_app,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 
@@ -52,10 +55,22 @@ CHAOS_DELAY_SECONDS = Counter("valerix_chaos_delay_seconds_total", "Seconds of G
 CHAOS_FAULTS = Counter("valerix_chaos_faults_total", "Schrodinger faults injected", ["mode"])
 
 
+_LIVE: list[Collector] = []
+
+
+def register_live(collector: Collector) -> None:
+    """A collector that reads current state at scrape time. The multiprocess files hold only
+    values a process wrote, so such a collector must join every scrape's registry itself."""
+    _LIVE.append(collector)
+    REGISTRY.register(collector)
+
+
 def registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         reg = CollectorRegistry()
         multiprocess.MultiProcessCollector(reg)
+        for collector in _LIVE:
+            reg.register(collector)
         return reg
     return REGISTRY
 
@@ -71,7 +86,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> threading.Thread:  # noqa: S104
     """A /metrics endpoint on its own port, for processes without an HTTP API (workers)."""
-    server = make_server(host, port, make_wsgi_app(registry()), handler_class=_QuietHandler)
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
+        return make_wsgi_app(registry())(environ, start_response)  # type: ignore[no-any-return]
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()
     return thread
