@@ -17,11 +17,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
-# Dependencies first (cached while only the code changes), then the project itself.
-COPY pyproject.toml README.md ./
-RUN mkdir -p services/valerix && touch services/valerix/__init__.py \
+# Dependencies first, from pyproject.toml alone (cached while only the code or the README
+# changes), then the project itself.
+COPY pyproject.toml ./
+RUN mkdir -p services/valerix && touch services/valerix/__init__.py README.md \
     && /opt/venv/bin/pip install . \
     && /opt/venv/bin/pip uninstall -y valerix
+COPY README.md ./
 COPY services ./services
 RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib \
@@ -40,9 +42,11 @@ FROM ${PYTHON_IMAGE} AS postgres
 RUN groupadd --system --gid 70 postgres \
     && useradd --system --uid 70 --gid 70 --no-create-home --home-dir /var/lib/postgresql \
        --shell /usr/sbin/nologin postgres
-COPY --from=build /opt/venv/lib/python3.11/site-packages/pgserver/pginstall /opt/postgresql
+# The wheel's layout is kept: the binaries find their libpq through RPATH $ORIGIN/../../../pgserver.libs.
+COPY --from=build /opt/venv/lib/python3.11/site-packages/pgserver/pginstall /opt/postgresql/pgserver/pginstall
+COPY --from=build /opt/venv/lib/python3.11/site-packages/pgserver.libs /opt/postgresql/pgserver.libs
 COPY docker/postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint
-ENV PATH=/opt/postgresql/bin:$PATH \
+ENV PATH=/opt/postgresql/pgserver/pginstall/bin:$PATH \
     PGDATA=/var/lib/postgresql/data
 USER 70:70
 EXPOSE 5432

@@ -5,9 +5,11 @@
 # then the server itself on PGPORT, on every address. Any other command runs as given (the
 # chart's wait-for-db init container runs `sh -c 'pg_isready ...'`).
 set -eu
-if [ "${1:-}" != postgres ]; then
-    exec "$@"
-fi
+case "${1:-}:${2:-}" in
+    postgres:-V | postgres:--version | postgres:--help | postgres:-C | postgres:--describe-config) exec "$@" ;;
+    postgres:*) ;;
+    *) exec "$@" ;;
+esac
 shift
 : "${PGDATA:?PGDATA is required}"
 export PGHOST="${PGHOST:-/var/run/postgresql}"

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from kubelet import Cluster, Pod
-
 from chart import chartlib
+from kubelet import Cluster, Pod
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "ctest"

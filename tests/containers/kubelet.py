@@ -4,7 +4,7 @@ Kept exactly as rendered: command and args; env (value, secretKeyRef, configMapK
 $(VAR) expansion); runAsUser/runAsGroup/fsGroup, runAsNonRoot, readOnlyRootFilesystem,
 dropped capabilities and no privilege escalation; ConfigMap and Secret volumes as files in the
 kubelet's layout (a `..data` symlink, so an update is an atomic symlink swap); emptyDirs as
-tmpfs; one PVC per StatefulSet replica as a podman volume; init containers in order before
+per-pod directories on tmpfs; one PVC per StatefulSet replica as a podman volume; init containers in order before
 the main one; resource limits; Services as DNS aliases on one internal podman network, so the
 rendered URLs work unchanged. Probes run as the kubelet runs them: HTTP and gRPC from the host
 to the container's address, exec inside the container.
@@ -30,9 +30,8 @@ from typing import Any
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 Doc = dict[str, Any]
 PODMAN = shutil.which("podman")
@@ -143,6 +142,8 @@ class Cluster:
         self.configmaps = {d["metadata"]["name"]: dict(d.get("data", {})) for d in docs if d["kind"] == "ConfigMap"}
         self.services = [d for d in docs if d["kind"] == "Service"]
         self.pods: dict[str, list[Pod]] = {}
+        shm = Path("/dev/shm")
+        self.scratch = (shm if shm.is_dir() else workdir) / f"{session}-emptydir"
 
     # ---- lifecycle -------------------------------------------------------------------------
     def create_network(self) -> None:
@@ -193,6 +194,7 @@ class Cluster:
         if vols:
             podman("volume", "rm", "-f", *vols, check=False)
         podman("network", "rm", "-f", self.network, check=False)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ---- the pod spec as podman arguments -----------------------------------------------------
     def env_of(self, container: Doc) -> dict[str, str]:
@@ -233,6 +235,16 @@ class Cluster:
             write_atomically(directory, source, mode)
         return directory
 
+    def empty_dir(self, pod: Pod, name: str) -> Path:
+        """An emptyDir lives as long as its pod: shared with the init containers and kept across
+        container restarts, mode 0777 as the kubelet makes it. On tmpfs (/dev/shm) when there is
+        one. (A podman tmpfs mount would not do: podman 4.3 drops its mode on restart.)"""
+        directory = self.scratch / pod.name / name
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            directory.chmod(0o777)
+        return directory
+
     def update_configmap(self, name: str, data: dict[str, str]) -> None:
         """`kubectl patch configmap`, then the kubelet's refresh: an atomic swap of `..data`."""
         self.configmaps[name].update(data)
@@ -253,8 +265,7 @@ class Cluster:
                 continue
             volume = volumes[mount["name"]]
             if "emptyDir" in volume:
-                size = quantity_bytes(volume["emptyDir"].get("sizeLimit", "64Mi"))
-                args += ["--mount", f"type=tmpfs,destination={path},tmpfs-size={size},tmpfs-mode=777"]
+                args += ["-v", f"{self.empty_dir(pod, mount['name'])}:{path}"]
             elif "configMap" in volume:
                 cm = volume["configMap"]
                 args += ["-v", f"{self.volume_dir('configmap', cm['name'], cm.get('defaultMode', 0o644))}:{path}:ro"]

@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 import tomllib
 
-from kubelet import MARKS, podman
-
 from chart import chartlib
+from kubelet import MARKS, podman
 
 pytestmark = MARKS
 
