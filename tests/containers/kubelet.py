@@ -187,7 +187,12 @@ class Cluster:
             podman("rm", "-f", pod.container, check=False)
 
     def cleanup(self) -> None:
+        """Removes every container, volume and the network of this session; keeps their logs
+        in workdir/logs for a failed run."""
         ids = podman("ps", "-aq", "--filter", f"label={LABEL}={self.session}", check=False).stdout.split()
+        (self.workdir / "logs").mkdir(exist_ok=True)
+        for pod in self.all_pods():
+            (self.workdir / "logs" / f"{pod.name}.log").write_text(self.logs(pod, 100_000))
         if ids:
             podman("rm", "-f", "-t", "0", *ids, check=False)
         vols = podman("volume", "ls", "-q", "--filter", f"label={LABEL}={self.session}", check=False).stdout.split()

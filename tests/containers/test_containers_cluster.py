@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import httpx
 import psycopg
@@ -182,6 +183,12 @@ def test_kill_9_and_restart_loses_nothing_acknowledged(cluster: Cluster) -> None
         stop.set()
         thread.join()
     assert answers.count(201) + answers.count(202) > 5, answers
+    for client in clients(cluster):  # no replica answers from a connection the restart killed
+        with client:
+            for _ in range(4):
+                response = place(client)
+                assert response.status_code in (201, 202), f"{client.base_url}: {response.text}"
+                acknowledge(response)
     wait_all_final(cluster)
     report = invariants.check(database_url(cluster, "order"), database_url(cluster, "inventory"), ACKNOWLEDGED)
     assert report.ok, json.dumps(report.as_dict(), indent=1)
@@ -208,8 +215,27 @@ def test_schrodinger_crashes_restart_inside_the_container(cluster: Cluster, chao
         info = cluster.inspect(pod.container)
         assert info["State"]["Status"] == "running" and info["State"]["StartedAt"] == started[pod.name], \
             f"{pod.name}: the container itself restarted"
+    gaps = [gap for p in pods for gap in restart_gaps(cluster.logs(p, 10_000))]
+    print(f"\nSchrödinger: {crashes} crashes, server back after {', '.join(f'{g:.2f}' for g in gaps)} s")
+    assert gaps and max(gaps) < 10, gaps  # about a second by design; generous on a busy machine
     cluster.update_configmap("valerix-chaos", {"SCHRODINGER_MODE": "false"})
     wait_all_final(cluster)
+
+
+def restart_gaps(log: str) -> list[float]:
+    """Seconds from each 'dying after commit' to the next 'inventory api listening' (JSON logs)."""
+    gaps, died = [], None
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        at = datetime.fromisoformat(record["ts"]).timestamp()
+        if record.get("msg", "").startswith("schrodinger: dying"):
+            died = at
+        elif record.get("msg") == "inventory api listening" and died is not None:
+            gaps.append(at - died)
+            died = None
+    return gaps
 
 
 def test_the_k6_job_passes_its_thresholds(cluster: Cluster) -> None:

@@ -87,7 +87,7 @@ class _QuietHandler(WSGIRequestHandler):
 def serve_metrics(port: int, host: str = "0.0.0.0") -> threading.Thread:  # noqa: S104
     """A /metrics endpoint on its own port, for processes without an HTTP API (workers)."""
     def app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
-        return make_wsgi_app(registry())(environ, start_response)  # type: ignore[no-any-return]
+        return make_wsgi_app(registry())(environ, start_response)
 
     server = make_server(host, port, app, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
