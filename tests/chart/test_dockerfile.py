@@ -67,3 +67,14 @@ def test_hadolint_is_clean() -> None:
     result = subprocess.run([hadolint, "--failure-threshold", "style", str(DOCKERFILE)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_dockerfile_three_images_runtime_last() -> None:
+    """scripts/image builds --target runtime (valerix), postgres and k6; a plain build (skaffold,
+    Tilt) gets the last stage, the app."""
+    names = [stage[0]["value"].split()[-1] for stage in _stages()]
+    assert {"build", "postgres", "k6", "runtime"} <= set(names)
+    assert names[-1] == "runtime"
+    script = (chart.ROOT / "scripts" / "image").read_text()
+    for target in ("runtime", "postgres", "k6"):
+        assert f"={target}" in script, target

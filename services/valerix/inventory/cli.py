@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 
@@ -17,9 +20,6 @@ def inventory() -> None:
 def api(respawn_on_crash: bool) -> None:
     """Serve gRPC (INVENTORY_GRPC_BIND) and HTTP (INVENTORY_HTTP_BIND) in one process."""
     if respawn_on_crash:
-        import os
-        import sys
-
         from valerix.kit import logs, respawn
 
         logs.configure("inventory", os.environ.get("LOG_LEVEL", "INFO"))
