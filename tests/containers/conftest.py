@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from chart import chartlib
-from kubelet import Cluster, Pod
+from kubelet import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "ctest"
@@ -64,15 +63,3 @@ def cluster(images: dict[str, str], manifests: list[dict], tmp_path_factory: pyt
         c.wait_probe(pod, "startupProbe")
         c.wait_probe(pod, "readinessProbe", deadline_s=90)
     yield c
-
-
-@pytest.fixture(scope="session")
-def api(cluster: Cluster) -> Iterator[httpx.Client]:
-    """A client of the first order-api replica (the test stands where the Service would route)."""
-    pod = cluster.pods["order-api"][0]
-    with httpx.Client(base_url=f"http://{pod.ip}:{pod.port('http')}", timeout=30) as client:
-        yield client
-
-
-def order_api_pods(cluster: Cluster) -> list[Pod]:
-    return cluster.pods["order-api"]

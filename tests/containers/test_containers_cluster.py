@@ -7,6 +7,7 @@ order on one cluster (session fixture)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -30,7 +31,14 @@ def place(client: httpx.Client, product: str = "SKU-005", quantity: int = 1) -> 
 
 
 def clients(cluster: Cluster) -> list[httpx.Client]:
-    return [httpx.Client(base_url=f"http://{p.ip}:{p.port('http')}", timeout=30) for p in cluster.pods["order-api"]]
+    """One client per order-api container, with a guest session once the API requires one."""
+    made = []
+    for pod in cluster.pods["order-api"]:
+        base = f"http://{pod.ip}:{pod.port('http')}"
+        session = httpx.post(f"{base}/api/session", json={}, timeout=30)
+        headers = {"Authorization": f"Bearer {session.json()['token']}"} if session.status_code == 201 else {}
+        made.append(httpx.Client(base_url=base, headers=headers, timeout=30))
+    return made
 
 
 ACKNOWLEDGED: set[str] = set()
@@ -246,6 +254,16 @@ def test_the_k6_job_passes_its_thresholds(cluster: Cluster) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "orders_confirmed" in output and "order_errors" in output, output[-4000:]
+
+
+def test_a_k6_threshold_that_fails_fails_the_job(cluster: Cluster) -> None:
+    job = copy.deepcopy(next(d for d in cluster.docs if d["kind"] == "Job" and d["metadata"]["name"].startswith("k6-")))
+    job["metadata"]["name"] += "-strict"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [e for e in container["env"] if e["name"] not in ("P99_MS", "DURATION")] + [
+        {"name": "P99_MS", "value": "0.001"}, {"name": "DURATION", "value": "3s"}]
+    result = cluster.run_job(job, timeout=120)
+    assert result.returncode == 99, (result.returncode, (result.stdout + result.stderr)[-3000:])  # k6: thresholds
 
 
 def test_two_of_everything_finalises_once_and_keeps_the_invariants(cluster: Cluster) -> None:
