@@ -2,18 +2,21 @@
 
 In Kubernetes a container whose process exits is restarted by the kubelet with a back-off that
 grows to minutes (CrashLoopBackOff), so frequent chaos crashes would take the pod out of service.
-This parent runs the server as a child and starts it again at once when it exits with the crash
-exit code, as the local supervisor does. Any other exit is passed on, so the kubelet still sees
-real failures. SIGTERM and SIGINT go to the child; the parent then exits with the child's code."""
+This parent runs the server in a forked child and forks a new one at once when the child exits
+with the crash exit code, as the local supervisor restarts it. The parent has imported the
+server's modules before forking (and started no thread), so a restart skips Python's start-up
+and takes a fraction of a second. Any other exit is passed on, so the kubelet still sees real
+failures. SIGTERM and SIGINT go to the child; the parent then exits with the child's code."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
-import subprocess
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from types import FrameType
 
 from valerix.kit.chaos import CRASH_EXIT_CODE
@@ -29,25 +32,48 @@ def _mark_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-def run(argv: Sequence[str], restart_codes: frozenset[int] = frozenset({CRASH_EXIT_CODE}),
-        pause: float = 0.1) -> int:
-    """Runs argv until it exits with a code outside restart_codes or we are asked to stop."""
+def _child(main: Callable[[], object]) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    except BaseException:
+        log.exception("server failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def run(main: Callable[[], object], restart_codes: frozenset[int] = frozenset({CRASH_EXIT_CODE}),
+        pause: float = 0.05) -> int:
+    """Runs main() in a child until it exits with a code outside restart_codes or we are asked
+    to stop; returns that exit code (128 + n for a signal, as a shell reports it)."""
     stopping = False
-    child: subprocess.Popen[bytes] | None = None
+    child = 0
 
     def forward(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     restarts = 0
     while True:
-        child = subprocess.Popen(list(argv))
-        code = child.wait()
-        _mark_dead(child.pid)
+        child = os.fork()
+        if child == 0:
+            _child(main)
+        _, status = os.waitpid(child, 0)
+        code = os.waitstatus_to_exitcode(status)
+        _mark_dead(child)
         if stopping or code not in restart_codes:
             return code if code >= 0 else 128 - code
         restarts += 1
