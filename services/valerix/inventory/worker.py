@@ -1,5 +1,5 @@
 """The inventory worker: answers VerifyOrder, releases stock of failed and cancelled orders,
-relays the outbox."""
+marks shipped orders' reservations shipped, relays the outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from valerix.contracts.events import (
     Envelope,
     OrderCancelled,
     OrderFailed,
+    OrderShipped,
     VerifyOrder,
 )
 from valerix.inventory import service
@@ -37,6 +38,8 @@ def handle(uow: UnitOfWork, envelope: Envelope) -> None:
         service.release_in(uow, data.orderId, f"order_failed:{data.reason}")
     elif isinstance(data, OrderCancelled):
         service.release_in(uow, data.orderId, "order_cancelled")
+    elif isinstance(data, OrderShipped):
+        service.ship_in(uow, data.orderId)
 
 
 def main() -> None:

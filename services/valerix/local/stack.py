@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from valerix.kit import db, embedded_pg
+from valerix.kit import auth, db, embedded_pg
 from valerix.kit.ports import free_port, wait_http_ok, wait_listening
 from valerix.local import supervisor
 
@@ -53,6 +53,8 @@ class Ports:
             values[name] = port
         return cls(**values)
 
+
+SIGNING_KEY_FILE = "auth-signing-key"
 
 @dataclass
 class StackConfig:
@@ -92,6 +94,20 @@ class Stack:
         path.chmod(0o600)
         return creds
 
+    @property
+    def signing_key_file(self) -> Path:
+        """The bearer tokens' signing key: made once per home, kept across restarts so that
+        tokens handed out survive them."""
+        path = self.home / SIGNING_KEY_FILE
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(auth.new_signing_key())
+        return path
+
+    def tokens(self) -> auth.Tokens:
+        return auth.Tokens(self.signing_key_file.read_bytes().strip())
+
     def databases(self) -> dict[str, str]:
         given = {name: os.environ[env] for name, env in URL_ENV.items() if os.environ.get(env)}
         if len(given) == len(SERVICES):
@@ -114,6 +130,7 @@ class Stack:
             "BUS_BACKEND": "postgres",
             "INVENTORY_GRPC_TARGET": f"127.0.0.1:{p.inventory_grpc}",
             "CHAOS_DIR": str(self.home / "chaos"),
+            "AUTH_SIGNING_KEY_FILE": str(self.signing_key_file),
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
             "BACKUP_DIR": str(self.home / "backups"),
             "BACKUP_SERVICE_URL": f"http://127.0.0.1:{p.backup_service}",

@@ -10,11 +10,12 @@ from datetime import datetime
 
 from flask import Flask, Response, jsonify, request, url_for
 
+from valerix.kit.auth import Tokens
 from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
-from valerix.order import service, storefront
+from valerix.order import identity, service, storefront
 from valerix.order.alerts import AlertsClient, alerts_view
 from valerix.order.domain import IllegalTransition, InvalidOrder, OrderStatus
 from valerix.order.inventory_client import InventoryUnavailable
@@ -54,14 +55,16 @@ def _order_id(order_id: str) -> str:
 
 
 def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSource | None = None,
-              alerts: AlertsClient | None = None) -> Flask:
+              alerts: AlertsClient | None = None, tokens: Tokens | None = None) -> Flask:
     app = create_app("order", checks, import_name=__name__)
+    tokens = tokens or Tokens.from_env()
+    identity.guard(app, tokens)  # bearer tokens on /api/orders*, and POST /api/session
 
     @app.post("/api/orders")
     def place() -> Response:
         key = _idempotency_key()
         lines = parse_order(json_body())
-        answer = service.place_order(deps, lines, key)
+        answer = service.place_order(deps, lines, key, customer_id=identity.caller().subject)
         response = jsonify(answer.body)
         response.status_code = answer.status
         response.headers["Location"] = url_for("get_order", order_id=answer.order_id)
@@ -71,7 +74,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
 
     @app.get("/api/orders/<order_id>")
     def get_order(order_id: str) -> Response:
-        return jsonify(service.get_order(deps, _order_id(order_id)))
+        return jsonify(service.get_order(deps, _order_id(order_id), identity.caller().owner))
 
     @app.get("/api/orders")
     def list_orders() -> Response:
@@ -91,14 +94,20 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         cursor = args.get("cursor")
         if cursor is not None and len(cursor) > 200:
             raise Problem(400, "The cursor is not one this API gave out.")
-        orders = service.list_orders(deps, status, limit, decode_cursor(cursor) if cursor else None)
+        orders = service.list_orders(deps, status, limit, decode_cursor(cursor) if cursor else None,
+                                     identity.caller().owner)
         next_cursor = (encode_cursor(orders[-1]["createdAt"], orders[-1]["orderId"])
                        if len(orders) == limit else None)
         return jsonify({"orders": orders, "nextCursor": next_cursor})
 
     @app.post("/api/orders/<order_id>/cancel")
     def cancel(order_id: str) -> Response:
-        return jsonify(service.cancel_order(deps, _order_id(order_id)))
+        return jsonify(service.cancel_order(deps, _order_id(order_id), identity.caller().owner))
+
+    @app.post("/api/orders/<order_id>/ship")
+    def ship(order_id: str) -> Response:
+        identity.operator()
+        return jsonify(service.ship_order(deps, _order_id(order_id)))
 
     @app.get("/api/products")
     def products() -> Response:
@@ -124,7 +133,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         return jsonify(document())
 
     _register_errors(app)
-    storefront.register(app, deps)  # the page at /, its assets, and the live feed at /ws/orders
+    storefront.register(app, deps, tokens)  # the page at /, its assets, and the live feed at /ws/orders
     return app
 
 
@@ -153,7 +162,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(IllegalTransition)
     def _illegal(error: IllegalTransition) -> Response:
-        return _problem(Problem(409, f"Only confirmed orders can be cancelled; this one is {error.current}.",
+        return _problem(Problem(409, f"Only confirmed orders can be {error.wanted}; this one is {error.current}.",
                       orderStatus=error.current.value))
 
 

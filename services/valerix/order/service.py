@@ -19,6 +19,7 @@ from valerix.contracts.events import (
     OrderConfirmed,
     OrderCreated,
     OrderFailed,
+    OrderShipped,
     OrderVerified,
     VerifyOrder,
 )
@@ -66,13 +67,15 @@ def request_fingerprint(lines: list[OrderLine]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None) -> Answer:
+def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None,
+                customer_id: str | None = None) -> Answer:
     # The reservation's 2 s budget counts from here, so the time spent saving the order comes
     # out of it and the caller hears back within the deadline plus one short transaction.
     started = time.monotonic()
-    order = Order.place(lines)
+    order = Order.place(lines, customer_id=customer_id)
     fingerprint = request_fingerprint(lines)
-    if idempotency_key and (replay := _replay(deps, idempotency_key, fingerprint)) is not None:
+    scope = customer_id or ""  # Idempotency-Keys are per customer: another's key is just a new key
+    if idempotency_key and (replay := _replay(deps, scope, idempotency_key, fingerprint)) is not None:
         return replay
     unknown = deps.catalogue.unknown([line.product_id for line in order.lines])
     if unknown:
@@ -82,12 +85,12 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         with deps.uow() as uow:
             db.insert_order(uow.conn, order)
             if idempotency_key:
-                db.insert_idempotency(uow.conn, idempotency_key, fingerprint, order.id)
+                db.insert_idempotency(uow.conn, scope, idempotency_key, fingerprint, order.id)
             uow.add_event(OrderCreated(orderId=order.id, items=_lines(order)))
             uow.commit()
     except psycopg.errors.UniqueViolation:
         assert idempotency_key  # order ids are random; only the key can collide
-        replay = _replay(deps, idempotency_key, fingerprint)
+        replay = _replay(deps, scope, idempotency_key, fingerprint)
         assert replay is not None
         return replay
     requested_at = datetime.now(UTC)
@@ -102,7 +105,7 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         answer = _settle(deps, order, lambda o, uow: _apply_reservation(o, uow, reservation))
     if idempotency_key:
         with deps.uow() as uow:
-            db.store_response(uow.conn, idempotency_key, answer.status, answer.body)
+            db.store_response(uow.conn, scope, idempotency_key, answer.status, answer.body)
             uow.commit()
     return answer
 
@@ -152,7 +155,7 @@ def _await_verification(order: Order, uow: UnitOfWork, reason: str, requested_at
 def answer_for(view: dict[str, Any]) -> Answer:
     body = order_view(view)
     status = OrderStatus(view["status"])
-    if status is OrderStatus.CONFIRMED:
+    if status in (OrderStatus.CONFIRMED, OrderStatus.SHIPPED):
         return Answer(201, body, view["id"])
     if status in (OrderStatus.FAILED, OrderStatus.CANCELLED):
         return Answer(409, body, view["id"])
@@ -160,9 +163,9 @@ def answer_for(view: dict[str, Any]) -> Answer:
     return Answer(202, body, view["id"])
 
 
-def _replay(deps: Deps, key: str, fingerprint: str) -> Answer | None:
+def _replay(deps: Deps, scope: str, key: str, fingerprint: str) -> Answer | None:
     with deps.uow() as uow:
-        found = db.find_idempotency(uow.conn, key)
+        found = db.find_idempotency(uow.conn, scope, key)
         if found is None:
             return None
         if found["request_hash"] != fingerprint:
@@ -189,26 +192,28 @@ def order_view(row: dict[str, Any], history: list[dict[str, Any]] | None = None)
     return view
 
 
-def get_order(deps: Deps, order_id: str) -> dict[str, Any]:
+def get_order(deps: Deps, order_id: str, owner: str | None = None) -> dict[str, Any]:
+    """``owner``: the customer the caller is limited to (None: an operator). Another
+    customer's order is reported missing, so nothing reveals that it exists."""
     with deps.uow() as uow:
         row = db.get_order(uow.conn, order_id)
-        if row is None:
+        if row is None or (owner is not None and row["customer_id"] != owner):
             raise OrderNotFound(order_id)
         return order_view(row, db.history(uow.conn, order_id))
 
 
 def list_orders(deps: Deps, status: OrderStatus | None, limit: int,
-                after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+                after: tuple[datetime, str] | None, owner: str | None = None) -> list[dict[str, Any]]:
     with deps.uow() as uow:
-        return [order_view(r) for r in db.list_orders(uow.conn, status, limit, after)]
+        return [order_view(r) for r in db.list_orders(uow.conn, status, limit, after, owner)]
 
 
-def cancel_order(deps: Deps, order_id: str) -> dict[str, Any]:
+def cancel_order(deps: Deps, order_id: str, owner: str | None = None) -> dict[str, Any]:
     """confirmed -> cancelled; the stock comes back now if inventory answers, and through
     the OrderCancelled event (which inventory's worker also handles) if it does not."""
     with deps.uow() as uow:
         order = db.lock_order(uow.conn, order_id)
-        if order is None:
+        if order is None or not order.visible_to(owner):
             raise OrderNotFound(order_id)
         order.cancel()
         db.save_status(uow.conn, order)
@@ -219,6 +224,24 @@ def cancel_order(deps: Deps, order_id: str) -> dict[str, Any]:
         deps.inventory.release(order_id, "order_cancelled")
     except InventoryUnavailable as error:
         log.warning("release deferred to the OrderCancelled event", extra={"reason": error.reason})
+    return get_order(deps, order_id)
+
+
+def ship_order(deps: Deps, order_id: str) -> dict[str, Any]:
+    """confirmed -> shipped (operators only; the API checks the role). Shipping a shipped
+    order again answers the same; inventory marks the reservation shipped when it hears
+    OrderShipped. The row lock makes a racing cancel and ship take turns: one of them wins."""
+    with deps.uow() as uow:
+        order = db.lock_order(uow.conn, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        if order.status is not OrderStatus.SHIPPED:
+            order.ship()
+            db.save_status(uow.conn, order)
+            uow.add_event(OrderShipped(orderId=order.id, reservationId=order.reservation_id or "",
+                                       items=_lines(order)))
+            uow.commit()
+            metrics.ORDERS.labels(status=OrderStatus.SHIPPED.value).inc()
     return get_order(deps, order_id)
 
 

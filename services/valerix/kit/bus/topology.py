@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from valerix.contracts.events import INVENTORY_EVENTS, ORDER_EVENTS, ORDER_SERVICE_SUBSCRIPTION, VERIFY_ORDERS
 
 SUBSCRIPTIONS = "/subscriptions/"
-# The inventory service hears about failed and cancelled orders to release their stock.
+# The inventory service hears about failed and cancelled orders to release their stock,
+# and about shipped ones to mark their stock gone for good.
 INVENTORY_SERVICE_SUBSCRIPTION = "inventory-service-sub"
 
 
@@ -44,7 +45,8 @@ DEFAULT = Topology(
     # Each service subscribes to what it acts on, so the busy path (OrderCreated, StockReserved ...)
     # costs a publish and nothing more.
     filters={
-        subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION): ("OrderFailed", "OrderCancelled"),
+        subscription_path(ORDER_EVENTS, INVENTORY_SERVICE_SUBSCRIPTION): ("OrderFailed", "OrderCancelled",
+                                                                          "OrderShipped"),
         subscription_path(INVENTORY_EVENTS, ORDER_SERVICE_SUBSCRIPTION): ("OrderVerified",),
     },
 )
