@@ -28,6 +28,7 @@ PRODUCERS: dict[str, str] = {
     "OrderConfirmed": "order api (stock reserved in time) or order worker (after OrderVerified)",
     "OrderFailed": "order api (insufficient stock), order worker (rejected verification, sweeper timeout)",
     "OrderCancelled": "order api: POST /api/orders/{id}/cancel",
+    "OrderShipped": "order api: POST /api/orders/{id}/ship (operators)",
     "StockReserved": "inventory: one per order line when ReserveStock or a verification reserves",
     "StockReleased": "inventory worker: one per line when a failed or cancelled order's stock returns",
     "LowStockAlert": "inventory: a reservation takes a product's stock below its threshold",
@@ -38,6 +39,7 @@ PRODUCERS: dict[str, str] = {
 CONSUMERS: dict[str, list[str]] = {
     "OrderFailed": [f"inventory worker via `{INVENTORY_SUB}`: releases the order's reservation"],
     "OrderCancelled": [f"inventory worker via `{INVENTORY_SUB}`: releases the order's reservation"],
+    "OrderShipped": [f"inventory worker via `{INVENTORY_SUB}`: marks the reservation shipped (never released)"],
     "OrderVerified": [f"order worker via `{ORDER_SUB}`: confirms or fails the pending order"],
     "VerifyOrder": [f"inventory worker via queue `{VERIFY_ORDERS}`: reserves or reads the outcome, "
                     "answers OrderVerified"],
@@ -51,6 +53,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "OrderFailed": {"orderId": "ord-7f3a", "reason": "insufficient_stock", "requestedQuantity": 2,
                     "availableStock": 1},
     "OrderCancelled": {"orderId": "ord-7f3a"},
+    "OrderShipped": {"orderId": "ord-7f3a", "reservationId": "res-91c2",
+                     "items": [{"productId": "SKU-001", "quantity": 2}]},
     "StockReserved": {"orderId": "ord-7f3a", "productId": "p-keyboard", "quantity": 2, "remainingStock": 48,
                       "reservationId": "res-91c2"},
     "StockReleased": {"orderId": "ord-7f3a", "productId": "p-keyboard", "quantity": 2, "newStock": 50,
