@@ -18,3 +18,12 @@ def customer(tokens: Tokens = TOKENS, subject: str | None = None) -> dict[str, s
 def operator(tokens: Tokens = TOKENS) -> dict[str, str]:
     identity = Identity("operator:test", Role.OPERATOR)
     return {"Authorization": f"Bearer {tokens.issue(identity, timedelta(hours=1)).token}"}
+
+
+def session(base_url: str) -> dict[str, str]:
+    """A new guest customer from the real API, as the storefront gets one."""
+    import httpx
+
+    response = httpx.post(f"{base_url}/api/session", timeout=10)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
