@@ -82,7 +82,7 @@ def _tampered(token: str) -> str:
 def _unsigned(subject: str) -> str:
     return jwt.encode({"sub": subject, "role": "operator", "iss": "valerix", "aud": "valerix-api",
                        "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(hours=1)},
-                      key=None, algorithm="none")  # type: ignore[arg-type]
+                      key=None, algorithm="none")
 
 
 def test_missing_malformed_expired_and_tampered_tokens_are_401(anonymous):

@@ -50,7 +50,7 @@ def protocols(headers: dict[str, str]) -> list[str]:
 
 @contextmanager
 def open_socket(server: Storefront, query: str = "", headers: dict[str, str] = CUSTOMER) -> Iterator[ClientConnection]:
-    with connect(ws_url(server, query), open_timeout=5, subprotocols=protocols(headers)) as socket:  # type: ignore[arg-type]
+    with connect(ws_url(server, query), open_timeout=5, subprotocols=protocols(headers)) as socket:
         assert socket.subprotocol == "valerix.bearer"
         hello = json.loads(socket.recv(timeout=5))
         assert hello["type"] == "hello"
