@@ -58,7 +58,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
               alerts: AlertsClient | None = None, tokens: Tokens | None = None) -> Flask:
     app = create_app("order", checks, import_name=__name__)
     tokens = tokens or Tokens.from_env()
-    identity.guard(app, tokens)  # bearer tokens on /api/orders*, and POST /api/session
+    identity.register(app, tokens)  # bearer tokens on /api/orders*, and POST /api/session
 
     @app.post("/api/orders")
     def place() -> Response:

@@ -29,8 +29,9 @@ def authenticate(tokens: Tokens, header: str | None) -> Identity:
         raise unauthorized(str(error), invalid=True) from None
 
 
-def guard(app: Flask, tokens: Tokens) -> None:
-    """Every ``/api/orders*`` request needs a valid bearer token; the rest stays public."""
+def register(app: Flask, tokens: Tokens) -> None:
+    """Every ``/api/orders*`` request needs a valid bearer token (the rest stays public), and
+    ``POST /api/session`` hands out guest customers."""
 
     @app.before_request
     def _require_bearer() -> None:
