@@ -67,7 +67,7 @@ class Issued:
 
 
 class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     auth_signing_key: SecretStr | None = None
     auth_signing_key_file: Path | None = None
