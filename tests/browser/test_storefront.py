@@ -55,7 +55,7 @@ def test_out_of_stock_is_said_kindly(phone, shop, shots):
 def test_bad_quantity_is_rejected_in_the_form_and_by_the_server(desktop, shop, shots):
     page = desktop
     posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "/api/orders" in r.url else None)
     for bad in ["0", "1001", "2.5", "-3", ""]:
         place(page, "SKU-001", bad)
         expect(page.locator("#quantity-error")).to_have_text("Please enter a whole number from 1 to 1000.")
@@ -65,7 +65,8 @@ def test_bad_quantity_is_rejected_in_the_form_and_by_the_server(desktop, shop, s
     expect(page.get_by_label("Quantity")).to_be_focused()
     page.screenshot(path=str(shots / "storefront-desktop-bad-quantity.png"))
 
-    answer = page.request.post(shop.url + "/api/orders", data={"productId": "SKU-001", "quantity": 1001})
+    answer = page.request.post(shop.url + "/api/orders", data={"productId": "SKU-001", "quantity": 1001},
+                               headers=shop.customer_of(page))
     assert answer.status == 422 and answer.headers["content-type"] == "application/problem+json"
     assert any(e["field"] == "quantity" for e in answer.json()["errors"])
 

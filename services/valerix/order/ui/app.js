@@ -94,23 +94,25 @@
 
   // --- session: a guest customer's bearer token, fetched on the first visit and kept --------
   var SESSION_KEY = "valerix.session";
+  var current = null;            // {token, customerId, expiresAt}
   var sessionPromise = null;
 
-  function storedSession() {
-    try {
-      var s = JSON.parse(window.localStorage.getItem(SESSION_KEY) || "null");
-      if (s && typeof s.token === "string" && Date.parse(s.expiresAt) - Date.now() > 60000) return s;
-    } catch (e) { /* storage blocked or garbled: ask for a new session */ }
-    return null;
+  function fresh(s) {
+    return s && typeof s.token === "string" && Date.parse(s.expiresAt) - Date.now() > 60000;
   }
 
-  function session(renew) {
-    if (renew) {
-      sessionPromise = null;
-      try { window.localStorage.removeItem(SESSION_KEY); } catch (e) { /* ignore */ }
+  function storedSession() {
+    try { return JSON.parse(window.localStorage.getItem(SESSION_KEY) || "null"); } catch (e) { return null; }
+  }
+
+  // refused: the token the API just answered 401 to; dropped unless another call already did.
+  function session(refused) {
+    if (refused && current && current.token === refused) {
+      current = null;
+      try { window.localStorage.removeItem(SESSION_KEY); } catch (e) { /* storage blocked */ }
     }
-    var kept = storedSession();
-    if (kept) return Promise.resolve(kept);
+    if (!fresh(current)) current = fresh(storedSession()) ? storedSession() : null;
+    if (current) return Promise.resolve(current);
     if (!sessionPromise) {
       sessionPromise = fetch("/api/session", { method: "POST", headers: { Accept: "application/json" }, cache: "no-store" })
         .then(function (response) {
@@ -118,10 +120,11 @@
           return response.json();
         })
         .then(function (s) {
+          current = s;
+          sessionPromise = null;
           try { window.localStorage.setItem(SESSION_KEY, JSON.stringify(s)); } catch (e) { /* memory only */ }
           return s;
-        })
-        .catch(function (e) { sessionPromise = null; throw e; });
+        }, function (e) { sessionPromise = null; throw e; });
     }
     return sessionPromise;
   }
@@ -129,11 +132,13 @@
   // --- HTTP ---------------------------------------------------------------------------------
   function api(path, options, retried) {
     if (path.indexOf("/api/orders") === 0) {
-      return session(false).then(function (s) {
-        return send(path, options, s.token);
+      var token = null;
+      return session(null).then(function (s) {
+        token = s.token;
+        return send(path, options, token);
       }).then(function (r) {
         if (r.status === 401 && !retried) {  // expired or from an old key: a new guest session
-          return session(true).then(function () { return api(path, options, true); });
+          return session(token).then(function () { return api(path, options, true); });
         }
         return r;
       });
@@ -590,7 +595,7 @@
   function connect() {
     if (!("WebSocket" in window)) { setMode("polling"); return; }
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/orders";
-    session(false).then(function (s) {
+    session(null).then(function (s) {
       // Browsers cannot set headers on a WebSocket: the token rides as a second subprotocol.
       try { socket = new WebSocket(url, ["valerix.bearer", s.token]); } catch (e) { setMode("polling"); return; }
       listen();
