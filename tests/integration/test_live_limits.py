@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
+from support import auth
 from support.storefront import Storefront, running_storefront
 
 LIMITS = {"ORDER_WS_SLOTS_PER_CLIENT": "2", "ORDER_WS_MAX_MESSAGE_BYTES": "1024",
@@ -36,13 +37,17 @@ def server(pg) -> Iterator[Storefront]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+TOKEN = auth.customer()["Authorization"].removeprefix("Bearer ")
+PROTOCOLS = ["valerix.bearer", TOKEN]   # what the storefront offers: the bearer subprotocol and its token
+
+
 def ws_url(server: Storefront) -> str:
     return server.url.replace("http://", "ws://") + "/ws/orders"
 
 
 @contextmanager
 def open_from(server: Storefront, address: str) -> Iterator[ClientConnection]:
-    with connect(ws_url(server), open_timeout=5, source_address=(address, 0)) as socket:
+    with connect(ws_url(server), open_timeout=5, source_address=(address, 0), subprotocols=PROTOCOLS) as socket:
         assert json.loads(socket.recv(timeout=5))["type"] == "hello"
         yield socket
 
@@ -113,7 +118,7 @@ def raw_client_that_never_reads(server: Storefront, messages: int) -> socket.soc
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((split.hostname, split.port))
     ws = WSConnection(ConnectionType.CLIENT)
-    sock.sendall(ws.send(Request(host=split.netloc, target="/ws/orders")))
+    sock.sendall(ws.send(Request(host=split.netloc, target="/ws/orders", subprotocols=PROTOCOLS)))
     while not any(isinstance(e, AcceptConnection) for e in ws.events()):
         ws.receive_data(sock.recv(4096))
     sock.settimeout(5)

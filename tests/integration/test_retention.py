@@ -65,8 +65,8 @@ def test_idempotency_keys_past_24_hours_go(order_pool):
     with order_pool.connection() as conn:
         for order_id, age in (("ORD-OLD", "25 hours"), ("ORD-NEW", "23 hours")):
             conn.execute("INSERT INTO orders (id, status) VALUES (%s, 'confirmed')", (order_id,))
-            conn.execute("INSERT INTO idempotency_keys (key, request_hash, order_id, created_at) "
-                         "VALUES (%s, 'h', %s, now() - %s::interval)", (f"key-{order_id}", order_id, age))
+            conn.execute("INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at) "
+                         "VALUES ('c-1', %s, 'h', %s, now() - %s::interval)", (f"key-{order_id}", order_id, age))
     assert retention.trim(order_pool, "order", keys) == 1
     assert remaining(order_pool, "SELECT key FROM idempotency_keys") == ["key-ORD-NEW"]
     assert remaining(order_pool, "SELECT count(*) FROM orders") == [2]   # the orders themselves stay

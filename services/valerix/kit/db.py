@@ -36,6 +36,9 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
         kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": options,
                 "application_name": name, "prepare_threshold": 2},
         reconnect_timeout=3600,
+        # A database restart (a pod rescheduled, a failover) leaves every idle connection dead;
+        # without a check each of them fails one request with 503 after the database is back.
+        check=ConnectionPool.check_connection,
     )
     pool.open(wait=False)
     return pool

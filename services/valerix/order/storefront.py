@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, send_from_directory
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from valerix.kit.auth import Tokens
 from valerix.kit.problems import Problem
 from valerix.order import service
 from valerix.order.inventory_client import Product
@@ -54,7 +55,7 @@ def product_view(product: Product) -> dict[str, Any]:
             "priceCents": product.price_cents}
 
 
-def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
+def register(app: Flask, deps: service.Deps, tokens: Tokens, *, slots: int | None = None,
              hub_config: HubConfig | None = None, socket_config: SocketConfig | None = None) -> LiveHub:
     @app.get("/")
     def storefront() -> Response:
@@ -72,7 +73,7 @@ def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
     size = live.socket_slots() if slots is None else slots
     per_client = live.slots_per_client() if slots is None else live.order_ws_slots_per_client
     app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size, per_client),  # type: ignore[method-assign]
-                                socket_config or live.socket_config())
+                                tokens, socket_config or live.socket_config())
     app.extensions["valerix.live"] = hub
     close_sockets_on_sigterm(hub)
     return hub
