@@ -75,8 +75,10 @@ class Shop:
 @pytest.fixture(scope="session")
 def shop() -> Iterator[Shop]:
     # One gunicorn worker with 8 threads: 4 socket slots (half), so filling them is deterministic.
+    # Every page and test socket comes from 127.0.0.1, so that one "client" may take all 4.
     stack = Stack(StackConfig(home=Path(tempfile.mkdtemp(prefix="valerix-browser-")), ports=Ports.free(),
                               order_api_workers=1, order_api_threads=8,
+                              extra_env={"ORDER_WS_SLOTS_PER_CLIENT": "4"},
                               with_prometheus=find_prometheus() is not None, with_backup=False))
     try:
         stack.start(wait=90)

@@ -19,6 +19,17 @@ from valerix.order import api
 from valerix.order.inventory_client import InventoryClient
 
 
+def settled(client, path: str, status: int, timeout: float = 10.0):
+    """The first answer with ``status``: answers are cached for about a second, so a change
+    shows on the next check after that, not at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(path)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def own_postgres():
     """A PostgreSQL of this test's own, so stopping it harms no other test."""
@@ -45,17 +56,22 @@ def test_order_health_reports_each_dependency_and_readiness_only_its_database(ow
         assert body["status"] == "healthy" and set(body["dependencies"].values()) == {"ok"}
 
         server.stop(grace=None).wait()
-        response = client.get("/health")
+        response = settled(client, "/health", 503)
         assert response.status_code == 503 and response.json["dependencies"]["inventoryGrpc"] == "error"
         assert response.json["status"] == "unhealthy"
         assert client.get("/health/ready").status_code == 200   # still serves 202s: stays in rotation
 
         own_postgres.stop()
         started = time.monotonic()
-        response = client.get("/health")
-        assert time.monotonic() - started < 3.0
+        client.get("/health")
+        assert time.monotonic() - started < 3.0   # a dead dependency answers within its check timeout
+        response = settled(client, "/health", 503)
+        deadline = time.monotonic() + 10
+        while response.json["dependencies"]["database"] == "ok" and time.monotonic() < deadline:
+            response = client.get("/health")
+            time.sleep(0.2)
         assert response.json["dependencies"] == {"database": "error", "serviceBus": "error", "inventoryGrpc": "error"}
-        assert client.get("/health/ready").status_code == 503
+        assert settled(client, "/health/ready", 503).status_code == 503
         assert client.get("/health/live").status_code == 200
     finally:
         inventory.close()
@@ -71,7 +87,7 @@ def test_inventory_health_fails_when_its_database_stops(own_postgres):
         assert client.get("/health").status_code == 200
         assert client.get("/api/products").status_code == 200
         own_postgres.stop()
-        response = client.get("/health")
+        response = settled(client, "/health", 503)
         assert response.status_code == 503 and response.json["dependencies"]["database"] == "error"
         products = client.get("/api/products")
         assert products.status_code == 503 and products.headers["Retry-After"] == "2"

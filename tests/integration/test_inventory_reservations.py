@@ -103,3 +103,23 @@ def test_the_demo_catalogue_is_seeded_once(inventory_url, inventory_pool):
     committed(inventory_pool, service.reserve, "ORD-10", [Line("SKU-007", 1)])
     db.migrate(inventory_url, db.migration_files("valerix.kit", "valerix.inventory"))
     assert stock(inventory_pool, "SKU-007") == 19999
+
+
+def test_a_rejected_multi_line_order_leaves_no_phantom_events(inventory_pool):
+    # SKU-001 is taken (and crosses its low-stock threshold) before SKU-006 turns out short:
+    # the savepoint gives the stock back and must take those two events with it.
+    lines = [Line("SKU-001", 495), Line("SKU-006", 51)]
+    outcome = committed(inventory_pool, service.reserve, "ORD-PH", lines)
+    assert outcome.rejection is Rejection.INSUFFICIENT_STOCK
+    assert stock(inventory_pool, "SKU-001") == 500
+    assert outbox_types(inventory_pool) == []   # a rejected ReserveStock publishes nothing
+
+    verified = committed(inventory_pool, service.verify, "ORD-PH2", lines)
+    assert not verified.success
+    assert outbox_types(inventory_pool) == ["OrderVerified"]   # the recovery path's answer only
+
+
+def test_the_savepoint_keeps_the_events_of_an_order_that_fits(inventory_pool):
+    outcome = committed(inventory_pool, service.reserve, "ORD-FIT", [Line("SKU-001", 495), Line("SKU-006", 5)])
+    assert outcome.success
+    assert outbox_types(inventory_pool) == ["StockReserved", "LowStockAlert", "StockReserved"]

@@ -89,7 +89,8 @@ def statuses(seen: list[dict]) -> set[tuple[str, str]]:
 
 def test_fifty_open_sockets_leave_the_api_answering(pg, home):
     slots, threads = 50, 58
-    with running_storefront(pg.admin_url, home, workers=1, threads=threads, slots=slots) as server, \
+    with running_storefront(pg.admin_url, home, workers=1, threads=threads, slots=slots,
+                            extra_env={"ORDER_WS_SLOTS_PER_CLIENT": str(slots)}) as server, \
             ExitStack() as sockets:
         idle_threads = server.threads()
         opened = [sockets.enter_context(open_socket(server)) for _ in range(slots)]

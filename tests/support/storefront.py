@@ -74,7 +74,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 @contextmanager
 def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads: int = 16,
-                       slots: int | None = None) -> Iterator[Storefront]:
+                       slots: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[Storefront]:
     chaos_dir = home / "chaos"
     chaos_dir.mkdir(parents=True, exist_ok=True)
     order_pool = _database(admin_url, "orders", "valerix.kit", "valerix.order")
@@ -93,6 +93,7 @@ def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads:
     env.pop("PROMETHEUS_URL", None)
     if slots is not None:
         env["ORDER_WS_SLOTS"] = str(slots)
+    env.update(extra_env or {})
     log = home / "order-api.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "valerix", "order", "api"], env=env, stdout=out,

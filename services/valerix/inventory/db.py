@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 
 Conn = psycopg.Connection[dict[str, Any]]
 
+TABLES = ("products", "reservations", "reservation_lines")  # sizes reported by housekeeping
 PRODUCT_COLUMNS = "id, name, price_cents, stock, initial_stock, low_stock_threshold"
 
 

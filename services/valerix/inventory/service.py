@@ -33,19 +33,21 @@ def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
         existing = db.lock_reservation(conn, order_id)
         assert existing is not None
         return _replay(existing)
-    conn.execute("SAVEPOINT reserve_lines")
+    # Every line or none: the stock taken *and* the events raised for the lines before a
+    # short one are discarded together, so a rejection publishes no StockReserved.
     remaining: dict[str, int] = {}
-    for line in ordered:
-        row = db.take_stock(conn, line.product_id, line.quantity)
-        if row is None:
-            conn.execute("ROLLBACK TO SAVEPOINT reserve_lines")
-            return _reject(uow, order_id, ordered)
-        stock, threshold = int(row["stock"]), int(row["low_stock_threshold"])
-        remaining[line.product_id] = stock
-        uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
-                                    remainingStock=stock, reservationId=reservation_id))
-        if crossed_low_stock(stock + line.quantity, stock, threshold):
-            uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
+    with uow.savepoint() as savepoint:
+        for line in ordered:
+            row = db.take_stock(conn, line.product_id, line.quantity)
+            if row is None:
+                savepoint.rollback()
+                return _reject(uow, order_id, ordered)
+            stock, threshold = int(row["stock"]), int(row["low_stock_threshold"])
+            remaining[line.product_id] = stock
+            uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
+                                        remainingStock=stock, reservationId=reservation_id))
+            if crossed_low_stock(stock + line.quantity, stock, threshold):
+                uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
     db.add_lines(conn, order_id, [(line.product_id, line.quantity) for line in ordered])
     return Outcome(ReservationStatus.RESERVED, reservation_id, remaining=remaining)
 

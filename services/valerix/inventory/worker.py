@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import ORDER_EVENTS, VERIFY_ORDERS
 from valerix.contracts.routing import INVENTORY_SERVICE
+from valerix.inventory import db
 from valerix.inventory.handlers import HANDLERS
 from valerix.inventory.settings import InventorySettings
 from valerix.kit.bus import Bus
@@ -27,4 +28,5 @@ def main() -> None:
             releases: ("inventory-releaser", 1),
         })
 
-    run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops)
+    run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops,
+                       tables=db.TABLES)

@@ -1,4 +1,9 @@
-"""Readiness checks: every dependency probed in parallel, each with a short timeout."""
+"""Readiness checks: every dependency probed in parallel, each with a short timeout.
+
+A ``Probe`` is a set of checks with its own threads and a result cached for about a second:
+however many requests ask, a dependency sees at most one probe per second, and a flood of one
+probe's callers never occupies the threads of another (``/health/ready`` keeps answering
+while ``/health`` is hammered)."""
 
 from __future__ import annotations
 
@@ -15,12 +20,44 @@ from valerix.kit import metrics
 log = logging.getLogger(__name__)
 
 Check = Callable[[], None]  # raises when the dependency is unhealthy
+Result = tuple[bool, dict[str, Any]]
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
 
+class Probe:
+    """``checks`` run together on threads of this probe's own, the answer cached ``ttl`` seconds.
+    While one caller refreshes an expired answer, the others get the previous one at once."""
+
+    def __init__(self, service: str, checks: Mapping[str, Check], *, name: str, ttl: float = 1.0,
+                 timeout: float = 1.5) -> None:
+        self.service, self.checks, self._ttl, self._timeout = service, dict(checks), ttl, timeout
+        # Twice the checks: a check still hanging past its timeout must not delay the next probe.
+        self._executor = ThreadPoolExecutor(max_workers=max(2, 2 * len(self.checks)),
+                                            thread_name_prefix=f"health-{name}")
+        self._refreshing = threading.Lock()
+        self._answer: tuple[float, Result] | None = None
+
+    def run(self, quiet: bool = False) -> Result:
+        answer = self._answer
+        if answer is not None and time.monotonic() - answer[0] < self._ttl:
+            return answer[1]
+        if not self._refreshing.acquire(blocking=answer is None):
+            assert answer is not None
+            return answer[1]
+        try:
+            answer = self._answer
+            if answer is None or time.monotonic() - answer[0] >= self._ttl:
+                answer = (time.monotonic(), run_checks(self.service, self.checks, self._timeout, quiet,
+                                                       executor=self._executor))
+                self._answer = answer
+            return answer[1]
+        finally:
+            self._refreshing.release()
+
+
 def run_checks(service: str, checks: Mapping[str, Check], timeout: float = 1.5,
-               quiet: bool = False) -> tuple[bool, dict[str, Any]]:
-    futures = {name: _pool.submit(check) for name, check in checks.items()}
+               quiet: bool = False, executor: ThreadPoolExecutor | None = None) -> Result:
+    futures = {name: (executor or _pool).submit(check) for name, check in checks.items()}
     wait(futures.values(), timeout=timeout)
     dependencies: dict[str, str] = {}
     for name, future in futures.items():
@@ -40,7 +77,7 @@ def run_checks(service: str, checks: Mapping[str, Check], timeout: float = 1.5,
     return healthy, body
 
 
-def watch(service: str, checks: Mapping[str, Check], interval: float = 5.0) -> threading.Thread:
+def watch(probe: Probe, interval: float = 5.0) -> threading.Thread:
     """Runs the checks in the background so valerix_dependency_up is fresh for Prometheus
     even when nothing polls /health."""
 
@@ -48,7 +85,7 @@ def watch(service: str, checks: Mapping[str, Check], interval: float = 5.0) -> t
         previous: dict[str, str] = {}
         while True:
             try:
-                _, body = run_checks(service, checks, quiet=True)
+                _, body = probe.run(quiet=True)
                 changed = {k: v for k, v in body["dependencies"].items() if previous.get(k, "ok") != v}
                 if changed:  # log transitions only, not every failing probe
                     log.warning("dependency health changed", extra={"dependencies": changed})

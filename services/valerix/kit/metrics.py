@@ -39,6 +39,13 @@ OUTBOX_PUBLISH_LAG = Histogram(
     "valerix_outbox_publish_lag_seconds", "Commit-to-publish delay of outbox events", ["service"],
     buckets=LATENCY_BUCKETS)
 OUTBOX_PUBLISHED = Counter("valerix_outbox_published_total", "Outbox events published", ["service"])
+OUTBOX_OLDEST_UNSENT = Gauge(
+    "valerix_outbox_oldest_unsent_age_seconds", "Age of the oldest outbox row not yet published (0: none)",
+    ["service"], multiprocess_mode="livemostrecent")
+TABLE_ROWS = Gauge("valerix_table_rows", "Rows per table (the statistics' live-row estimate)",
+                   ["service", "table"], multiprocess_mode="livemostrecent")
+ROWS_TRIMMED = Counter("valerix_rows_trimmed_total", "Rows deleted by housekeeping past their retention",
+                       ["service", "table"])
 BUS_DEPTH = Gauge("valerix_bus_depth", "Active messages per queue or subscription", ["entity"],
                   multiprocess_mode="livemostrecent")
 BUS_DEAD_LETTERS = Gauge("valerix_bus_dead_letters", "Dead-lettered messages per queue or subscription",

@@ -11,6 +11,14 @@ higher one is already visible. The relay takes only rows whose inserting transac
 running transaction can still add a row that belongs before them, so the published
 sequence never has a row inserted behind it, and causally related events (a transaction
 that began after another committed) always go out in that order.
+
+No transaction is open while the bus is called (a slow broker must not hold a transaction
+past the database's idle-in-transaction timeout, which would republish the batch forever).
+A step claims a batch in one short transaction by leasing it (``leased_until``), publishes
+with no transaction open, and marks the rows sent in a second short transaction. While a
+lease runs no other relay claims anything, so one batch is in flight at a time and commit
+order holds; a relay that dies mid-batch leaves a lease that simply expires, and the next
+claim republishes the batch (the bus drops the copies by message id, consumers have an inbox).
 """
 
 from __future__ import annotations
@@ -34,15 +42,19 @@ from valerix.kit.loops import doubling, run_steps
 log = logging.getLogger(__name__)
 
 CHANNEL = "outbox"
-# Several worker replicas may run; one relay at a time keeps the order.
+# Several worker replicas may run; one claims at a time, and none while a lease runs.
 LEADER = "SELECT pg_try_advisory_xact_lock(hashtext('valerix.outbox.relay')) AS leader"
-READY = """
-SELECT id, event_id, destination, payload, created_at FROM outbox
-WHERE sent_at IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY id LIMIT %s
+IN_FLIGHT = "SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL AND leased_until > now()) AS busy"
+CLAIM = """
+UPDATE outbox SET leased_until = now() + make_interval(secs => %(lease)s)
+WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY id LIMIT %(n)s)
+RETURNING id, event_id, destination, payload, created_at
 """
-MARK_SENT = "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(%s)"
+MARK_SENT = ("UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL, leased_until = NULL "
+             "WHERE id = ANY(%s)")
 MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
+RELEASE = "UPDATE outbox SET leased_until = NULL WHERE id = ANY(%s) AND sent_at IS NULL"
 BACKLOG = "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"
 
 # Test hook for the crash test: "<stage>:<file>" makes the relay write <file> and stop at
@@ -52,52 +64,68 @@ HOLD_ENV = "VALERIX_RELAY_TEST_HOLD"
 
 class Relay:
     def __init__(self, pool: ConnectionPool[Any], bus: Bus, service: str, *, batch_size: int = 100,
-                 poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0) -> None:
+                 poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0, lease_seconds: float = 10.0) -> None:
         self._pool = pool
         self._bus = bus
         self._service = service
         self._batch = batch_size
         self._poll = poll_seconds
         self._max_backoff = max_backoff_seconds
+        self._lease = lease_seconds
         self._hold = os.environ.get(HOLD_ENV, "")
         self._backlog_at = float("-inf")
 
     def step(self) -> int:
-        """Publishes one batch; returns how many rows were published (0 when not the leader)."""
-        published: list[int] = []
+        """Publishes one batch; returns how many rows were published (0 when another relay
+        holds the lease, or nothing is ready)."""
+        rows = self._claim()
+        if not rows:
+            self._refresh_backlog(published=False)
+            return 0
+        self._test_hold("selected", rows)
+        published, failure = self._publish(rows)
+        now = datetime.now(UTC)
+        for row in rows[:len(published)]:
+            metrics.OUTBOX_PUBLISH_LAG.labels(service=self._service).observe(
+                max((now - row["created_at"]).total_seconds(), 0.0))
+        self._test_hold("published", rows)
         with self._pool.connection() as conn, conn.transaction():
-            if not conn.execute(LEADER).fetchone()["leader"]:
-                return 0
-            rows = conn.execute(READY, (self._batch,)).fetchall()
-            self._test_hold("selected", rows)
-            failure: tuple[int, Exception] | None = None
-            try:
-                self._bus.publish_batch([(r["destination"], Envelope.model_validate(r["payload"])) for r in rows])
-                published = [r["id"] for r in rows]
-            except Exception:
-                # Find the row that fails, publishing those before it (the order is kept).
-                for row in rows:
-                    try:
-                        self._bus.publish(row["destination"], Envelope.model_validate(row["payload"]))
-                    except Exception as error:  # nothing after a failed row goes out
-                        failure = (row["id"], error)
-                        break
-                    published.append(row["id"])
-            now = datetime.now(UTC)
-            for row in rows[:len(published)]:
-                metrics.OUTBOX_PUBLISH_LAG.labels(service=self._service).observe(
-                    max((now - row["created_at"]).total_seconds(), 0.0))
-            self._test_hold("published", rows)
             if published:
                 conn.execute(MARK_SENT, (published,))
             if failure is not None:
                 conn.execute(MARK_FAILED, (repr(failure[1])[:2000], failure[0]))
+                conn.execute(RELEASE, ([r["id"] for r in rows],))
         metrics.OUTBOX_PUBLISHED.labels(service=self._service).inc(len(published))
-        if time.monotonic() - self._backlog_at >= 1.0 or not published:
-            self.backlog()
+        self._refresh_backlog(published=bool(published))
         if failure is not None:
             raise RuntimeError(f"publishing outbox row {failure[0]} failed") from failure[1]
         return len(published)
+
+    def _claim(self) -> list[Any]:
+        with self._pool.connection() as conn, conn.transaction():
+            if not conn.execute(LEADER).fetchone()["leader"] or conn.execute(IN_FLIGHT).fetchone()["busy"]:
+                return []
+            rows = conn.execute(CLAIM, {"lease": self._lease, "n": self._batch}).fetchall()
+        return sorted(rows, key=lambda r: r["id"])
+
+    def _publish(self, rows: list[Any]) -> tuple[list[int], tuple[int, Exception] | None]:
+        """Publishes in order with no transaction open; stops at the first row that fails."""
+        try:
+            self._bus.publish_batch([(r["destination"], Envelope.model_validate(r["payload"])) for r in rows])
+            return [r["id"] for r in rows], None
+        except Exception:
+            published: list[int] = []
+            for row in rows:  # find the row that fails, publishing those before it
+                try:
+                    self._bus.publish(row["destination"], Envelope.model_validate(row["payload"]))
+                except Exception as error:  # nothing after a failed row goes out
+                    return published, (row["id"], error)
+                published.append(row["id"])
+            return published, None
+
+    def _refresh_backlog(self, *, published: bool) -> None:
+        if time.monotonic() - self._backlog_at >= 1.0 or not published:
+            self.backlog()
 
     def backlog(self) -> int:
         self._backlog_at = time.monotonic()

@@ -5,22 +5,24 @@ its handler table and its own loops."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import Envelope, EventData
 from valerix.contracts.routing import Subscriber
-from valerix.kit import db, logs
+from valerix.kit import db, logs, retention
 from valerix.kit.bus import Bus, bus_check, open_bus
+from valerix.kit.bus.port import TrimmableBus
 from valerix.kit.consumer import Consumer, Handler, bus_stats_loop
 from valerix.kit.health import Check
 from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
 from valerix.kit.settings import CommonSettings
 from valerix.kit.uow import UnitOfWork
-from valerix.kit.worker_runtime import Loop, run_worker
+from valerix.kit.worker_runtime import Loop, every, run_worker
 
 LoopFactory = Callable[[ConnectionPool[Any], Bus], dict[str, Loop]]
 # A service's handler table: event type -> the use case that runs it inside the consumer's unit of work.
@@ -73,12 +75,32 @@ def api_basics(service: str, settings: CommonSettings,
     return pool, {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
 
 
-def run_service_worker(service: str, settings: CommonSettings, database_url: str, loops: LoopFactory) -> None:
+def housekeeping(pool: ConnectionPool[Any], bus: Bus, service: str, settings: CommonSettings,
+                 retentions: Sequence[retention.Retention] = (), tables: Sequence[str] = ()) -> retention.Housekeeping:
+    """The kit's share of a service's housekeeping: its outbox and inbox, the embedded bus's
+    dead letters (every worker may trim them; a repeat deletes nothing), and their sizes."""
+    extra: list[Callable[[], dict[str, int]]] = []
+    if isinstance(bus, TrimmableBus):
+        keep_dead = timedelta(seconds=settings.dead_letter_retention_s)
+        extra.append(lambda: {"bus_dead_letters": bus.trim(keep_dead)})
+    return retention.Housekeeping(
+        pool, service, [retention.outbox(timedelta(seconds=settings.outbox_retention_s)),
+                        retention.inbox(timedelta(seconds=settings.inbox_retention_s)), *retentions],
+        ["outbox", "inbox", *tables], extra)
+
+
+def run_service_worker(service: str, settings: CommonSettings, database_url: str, loops: LoopFactory, *,
+                       retentions: Sequence[retention.Retention] = (), tables: Sequence[str] = ()) -> None:
+    """``retentions``: what the service's own tables keep only for a while; ``tables``: the
+    service's tables whose sizes housekeeping reports."""
     name = f"{service}-worker"
     logs.configure(name, settings.log_level)
     pool = db.make_pool(database_url, name=name, max_size=settings.consumer_threads + 4)
     bus = open_bus(settings)
     all_loops = {"outbox-relay": Relay(pool, bus, service).run_forever, **loops(pool, bus),
-                 "bus-stats": bus_stats_loop(bus)}
+                 "bus-stats": bus_stats_loop(bus),
+                 "housekeeping": every(settings.housekeeping_interval_s,
+                                       housekeeping(pool, bus, service, settings, retentions, tables).step,
+                                       message="housekeeping failed")}
     run_worker(name, all_loops, {"database": lambda: db.ping(pool), "serviceBus": bus.ping},
                metrics_port=settings.metrics_port, on_stop=[bus.close, pool.close])

@@ -19,4 +19,9 @@ class CommonSettings(BaseSettings):
     chaos_dir: Path = Path(".valerix/chaos")
     metrics_port: int = 9100
     db_pool_size: int = 10
+    # Housekeeping (kit/retention.py): how often, and how long each kind of row is kept.
+    housekeeping_interval_s: float = 300.0
+    outbox_retention_s: float = 86400.0        # sent outbox rows; unsent rows are never trimmed
+    inbox_retention_s: float = 7 * 86400.0     # handled event ids
+    dead_letter_retention_s: float = 14 * 86400.0  # dead-lettered messages of the embedded bus
     consumer_threads: int = 4   # competing consumers per queue or subscription in a worker

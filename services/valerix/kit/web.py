@@ -29,8 +29,10 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
     ``/health/ready`` checks only what this process cannot serve without (``ready_on``), so
     an order API whose inventory is down stays in rotation and keeps answering 202."""
     app = Flask(import_name)
+    everything = health.Probe(service, checks, name="all")
+    readiness = health.Probe(service, {k: v for k, v in checks.items() if k in ready_on}, name="ready")
     if checks:
-        health.watch(service, checks)
+        health.watch(everything)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -84,12 +86,12 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
 
     @app.get("/health")
     def _ready() -> tuple[Response, int]:
-        healthy, body = health.run_checks(service, checks)
+        healthy, body = everything.run()
         return jsonify(body), 200 if healthy else 503
 
     @app.get("/health/ready")
     def _ready_for_traffic() -> tuple[Response, int]:
-        healthy, body = health.run_checks(service, {k: v for k, v in checks.items() if k in ready_on})
+        healthy, body = readiness.run()
         return jsonify(body), 200 if healthy else 503
 
     @app.get("/health/live")

@@ -151,6 +151,21 @@ def count_pending_verification(conn: Conn) -> int:
     return int(row["n"]) if row else 0
 
 
+def oldest_unfinished_age(conn: Conn) -> float:
+    """Seconds since the oldest order still pending or pending verification was created (0: none)."""
+    row = conn.execute("SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM orders "
+                       "WHERE status IN ('pending', 'pending_verification')").fetchone()
+    return float(row["age"]) if row else 0.0
+
+
+# Idempotency keys are kept 24 h by default, as Stripe keeps them (housekeeping deletes the rest).
+TRIM_IDEMPOTENCY_KEYS = """
+DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM idempotency_keys WHERE created_at < now() - %(keep)s ORDER BY created_at LIMIT %(batch)s))
+"""
+TABLES = ("orders", "order_items", "order_status_history", "idempotency_keys")
+
+
 def orders_by_status(conn: Conn) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {s.value: set() for s in OrderStatus}
     for row in conn.execute("SELECT id, status FROM orders"):

@@ -17,6 +17,11 @@ dozen open storefronts would take every thread and the REST API would stop answe
   changed: one gRPC call per worker, however many storefronts are watching.
 * Protocol pings (simple-websocket) drop dead peers and free their slot; a JSON heartbeat
   lets the browser notice a dead server.
+* One client cannot take them all: each remote address holds at most ``per_client`` of a
+  worker's slots (behind a proxy that hides client addresses, raise it or set it to the total).
+  What a client sends is capped in size (``max_message_bytes``, close 1009) and in rate (a
+  token bucket, close 1008), and every send has a timeout: a client that stops reading is
+  dropped after ``send_timeout`` seconds, freeing its thread and slot.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import functools
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -48,6 +54,10 @@ SOCKETS_OPEN = Gauge("valerix_live_sockets_open", "Storefront WebSockets open", 
 SOCKETS_REFUSED = Counter("valerix_live_sockets_refused_total", "WebSocket upgrades refused", ["reason"])
 
 
+SOCKETS_DROPPED = Counter("valerix_live_sockets_dropped_total", "WebSockets closed by the server for the client's "
+                          "behaviour", ["reason"])
+
+POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012
 
 
@@ -71,23 +81,52 @@ def close_sockets_on_sigterm(hub: LiveHub) -> None:
 
 
 class SocketSlots:
-    """The bounded share of a worker's threads that sockets may hold."""
+    """The bounded share of a worker's threads that sockets may hold, and each client's share
+    of those (``per_client``, by remote address; None: no cap of its own)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, per_client: int | None = None) -> None:
         self.size = max(0, size)
+        self.per_client = self.size if per_client is None else max(1, per_client)
         self._lock = threading.Lock()
         self.in_use = 0
+        self._by_client: dict[str, int] = {}
 
-    def take(self) -> bool:
+    def take(self, client: str = "") -> str | None:
+        """None when a slot was taken, else why not ("full" or "client")."""
         with self._lock:
             if self.in_use >= self.size:
-                return False
+                return "full"
+            if self._by_client.get(client, 0) >= self.per_client:
+                return "client"
             self.in_use += 1
-            return True
+            self._by_client[client] = self._by_client.get(client, 0) + 1
+            return None
 
-    def give_back(self) -> None:
+    def give_back(self, client: str = "") -> None:
         with self._lock:
             self.in_use -= 1
+            left = self._by_client.get(client, 1) - 1
+            if left > 0:
+                self._by_client[client] = left
+            else:
+                self._by_client.pop(client, None)
+
+
+class MessageRate:
+    """A token bucket over a socket's inbound messages: ``burst`` at once, ``per_second`` after."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self._rate, self._burst = per_second, float(burst)
+        self._tokens, self._at = float(burst), time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 @dataclass(frozen=True)
@@ -96,6 +135,9 @@ class SocketConfig:
     ping_interval: float = 20.0     # protocol pings; a peer that misses one is dropped
     heartbeat: float = 15.0         # JSON heartbeat, so the page can tell a dead server
     max_message_bytes: int = 4096
+    messages_per_second: float = 5.0  # inbound; a page sends one "watch" per order it places
+    message_burst: int = 20
+    send_timeout: float = 10.0        # a client that stops reading is dropped after this
     retry_after: int = 30
 
 
@@ -130,15 +172,18 @@ class LiveEndpoint:
         except InvalidToken as error:
             SOCKETS_REFUSED.labels(reason="unauthorized").inc()
             return _problem(start_response, 401, str(error), [("WWW-Authenticate", 'Bearer realm="valerix"')])
-        if self.hub.closing.is_set() or not self.slots.take():
-            SOCKETS_REFUSED.labels(reason="closing" if self.hub.closing.is_set() else "full").inc()
-            return _problem(start_response, 503,
-                            "Every live-update slot of this server is taken; poll GET /api/orders instead.",
+        client = str(environ.get("REMOTE_ADDR", ""))
+        refused = "closing" if self.hub.closing.is_set() else self.slots.take(client)
+        if refused is not None:
+            SOCKETS_REFUSED.labels(reason=refused).inc()
+            detail = ("This client already holds its share of live-update slots" if refused == "client"
+                      else "Every live-update slot of this server is taken")
+            return _problem(start_response, 503, f"{detail}; poll GET /api/orders instead.",
                             [("Retry-After", str(self.config.retry_after))])
         try:
             mode = self._session(environ, caller)
         finally:
-            self.slots.give_back()
+            self.slots.give_back(client)
         if mode == "gunicorn":
             raise StopIteration  # gunicorn's signal that the app used the socket itself (as flask-sock does)
         start_response("200 OK", [])
@@ -155,9 +200,12 @@ class LiveEndpoint:
         except (RuntimeError, WebSocketError):
             log.warning("websocket handshake failed")
             return "failed"
+        # Sends time out (the reader thread only reads after select() says so, so it is unaffected).
+        ws.sock.settimeout(self.config.send_timeout)
         subscriber = Subscriber(wake, _query_ids(environ), owner=caller.owner)
         self.hub.subscribe(subscriber)
         SOCKETS_OPEN.inc()
+        stuck = False
         try:
             ws.send(message("hello", watching="all" if subscriber.order_ids is None else sorted(subscriber.order_ids),
                             heartbeatSeconds=self.config.heartbeat))
@@ -166,9 +214,18 @@ class LiveEndpoint:
                 ws.close(SERVICE_RESTART, "the server is restarting; reconnect")
         except ConnectionClosed:
             pass
+        except TimeoutError:
+            SOCKETS_DROPPED.labels(reason="send_timeout").inc()
+            stuck = True
+        except OSError:
+            pass
         finally:
             self.hub.unsubscribe(subscriber)
             SOCKETS_OPEN.dec()
+            if stuck:  # a close frame would only wait for the same full buffer again
+                with contextlib.suppress(OSError):
+                    ws.sock.shutdown(socket.SHUT_RDWR)
+                ws.connected = False
             with contextlib.suppress(Exception):
                 ws.close()
         return str(ws.mode)
@@ -177,10 +234,15 @@ class LiveEndpoint:
         # Both the socket's reader thread and the hub set `wake`; client messages are drained
         # before the queue so a wake-up that arrives meanwhile is never lost.
         last_sent = time.monotonic()
+        rate = MessageRate(self.config.messages_per_second, self.config.message_burst)
         while ws.connected and not self.hub.closing.is_set():
             wake.wait(self.config.heartbeat)
             wake.clear()
             while (incoming := ws.receive(timeout=0)) is not None:
+                if not rate.allow():
+                    SOCKETS_DROPPED.labels(reason="message_rate").inc()
+                    ws.close(POLICY_VIOLATION, "too many messages")
+                    return
                 reply = _handle_client(subscriber, incoming)
                 if reply:
                     ws.send(reply)

@@ -5,4 +5,6 @@ from prometheus_client import Counter, Gauge
 ORDERS = Counter("valerix_orders_total", "Orders reaching each status", ["status"])
 PENDING_VERIFICATION = Gauge("valerix_orders_pending_verification", "Orders waiting for verification",
                              multiprocess_mode="livemostrecent")
+OLDEST_UNFINISHED = Gauge("valerix_orders_oldest_unfinished_age_seconds",
+                          "Age of the oldest order not yet final (0: none)", multiprocess_mode="livemostrecent")
 SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])

@@ -17,3 +17,4 @@ class OrderSettings(CommonSettings):
     order_api_threads: int = 32
     sweeper_resend_after_s: float = 10.0
     sweeper_fail_after_s: float = 120.0
+    idempotency_retention_s: float = 86400.0  # as Stripe keeps keys: a retry after a day is a new order

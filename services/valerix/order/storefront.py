@@ -29,9 +29,25 @@ class LiveSettings(BaseSettings):
 
     order_api_threads: int = 32
     order_ws_slots: int | None = None   # per gunicorn worker; default: half of its threads
+    # One remote address's share of those; default: half of them, so one client never holds all.
+    order_ws_slots_per_client: int | None = None
+    order_ws_max_message_bytes: int = 4096
+    order_ws_messages_per_s: float = 5.0
+    order_ws_message_burst: int = 20
+    order_ws_send_timeout_s: float = 10.0
 
     def socket_slots(self) -> int:
         return self.order_ws_slots if self.order_ws_slots is not None else self.order_api_threads // 2
+
+    def slots_per_client(self) -> int:
+        if self.order_ws_slots_per_client is not None:
+            return self.order_ws_slots_per_client
+        return max(1, self.socket_slots() // 2)
+
+    def socket_config(self) -> SocketConfig:
+        return SocketConfig(max_message_bytes=self.order_ws_max_message_bytes,
+                            messages_per_second=self.order_ws_messages_per_s,
+                            message_burst=self.order_ws_message_burst, send_timeout=self.order_ws_send_timeout_s)
 
 
 def product_view(product: Product) -> dict[str, Any]:
@@ -53,8 +69,11 @@ def register(app: Flask, deps: service.Deps, tokens: Tokens, *, slots: int | Non
 
     hub = LiveHub(deps.database_url,
                   lambda: [product_view(p) for p in deps.inventory.products()], hub_config)
-    size = LiveSettings().socket_slots() if slots is None else slots
-    app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size), tokens, socket_config)  # type: ignore[method-assign]
+    live = LiveSettings()
+    size = live.socket_slots() if slots is None else slots
+    per_client = live.slots_per_client() if slots is None else live.order_ws_slots_per_client
+    app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size, per_client),  # type: ignore[method-assign]
+                                tokens, socket_config or live.socket_config())
     app.extensions["valerix.live"] = hub
     close_sockets_on_sigterm(hub)
     return hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -10,6 +11,7 @@ from valerix.contracts.events import INVENTORY_EVENTS
 from valerix.contracts.routing import ORDER_SERVICE
 from valerix.kit.bus import Bus
 from valerix.kit.bus.topology import subscription_path
+from valerix.kit.retention import Retention
 from valerix.kit.service_worker import run_service_worker, subscribe
 from valerix.kit.uow import UnitOfWork
 from valerix.kit.worker_runtime import Loop, every
@@ -31,8 +33,11 @@ def main() -> None:
                 service.sweep(uow, policy)
                 uow.commit()
                 metrics.PENDING_VERIFICATION.set(db.count_pending_verification(uow.conn))
+                metrics.OLDEST_UNFINISHED.set(db.oldest_unfinished_age(uow.conn))
 
         return {**subscribe(bus, pool, ORDER_SERVICE, HANDLERS, {verdicts: (CONSUMER, settings.consumer_threads)}),
                 "sweeper": every(1.0, sweep)}
 
-    run_service_worker("order", settings, settings.order_database_url.get_secret_value(), loops)
+    keys = Retention("idempotency_keys", timedelta(seconds=settings.idempotency_retention_s), db.TRIM_IDEMPOTENCY_KEYS)
+    run_service_worker("order", settings, settings.order_database_url.get_secret_value(), loops,
+                       retentions=[keys], tables=db.TABLES)

@@ -49,16 +49,17 @@ def bus_check(settings: CommonSettings) -> Check:
     """Readiness of the event bus: the embedded bus's database, or Azure Service Bus."""
     if settings.bus_backend == "postgres":
         url = settings.bus_database_url.get_secret_value() if settings.bus_database_url else None
-
-        def check_postgres() -> None:
-            if not url:
+        if not url:
+            def unset() -> None:
                 raise RuntimeError("BUS_DATABASE_URL is not set")
-            import psycopg
 
-            with psycopg.connect(url, connect_timeout=1) as conn:
-                conn.execute("SELECT 1")
+            return unset
+        from valerix.kit import db
 
-        return check_postgres
+        # One connection kept for the checks (none opened until the first): a new connection
+        # per /health call would cost the bus database a backend process each time.
+        pool = db.make_pool(url, name="bus-health", min_size=0, max_size=1, timeout=1.0)
+        return lambda: db.ping(pool)
 
     def check_azure() -> None:
         if not settings.service_bus_connection_string:

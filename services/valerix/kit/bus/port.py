@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from valerix.contracts.events import Envelope
@@ -96,3 +96,11 @@ class BusAdmin(Protocol):
 @runtime_checkable
 class OperatedBus(Bus, BusAdmin, Protocol):
     """What both backends are: the port plus the operator tools."""
+
+
+@runtime_checkable
+class TrimmableBus(Protocol):
+    """A bus that keeps its own storage (the embedded one) and so trims it; Azure Service Bus
+    deletes completed messages itself and expires dead letters by their time-to-live."""
+
+    def trim(self, dead_letter_retention: timedelta, batch: int = 1000) -> int: ...

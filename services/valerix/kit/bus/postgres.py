@@ -140,6 +140,11 @@ DELETE FROM bus_duplicates d USING bus_entities e
 WHERE e.name = d.destination AND d.published_at < now() - e.duplicate_window
 """
 
+TRIM_DEAD_LETTERS = """
+DELETE FROM bus_messages WHERE seq IN (
+    SELECT seq FROM bus_messages WHERE dead_lettered_at < now() - %(keep)s ORDER BY seq LIMIT %(batch)s)
+"""
+
 
 def ensure_topology(conn: psycopg.Connection[Any], topology: Topology) -> None:
     """Creates or updates the entities (idempotent). Entities not in the topology are kept."""
@@ -299,6 +304,21 @@ class PostgresBus:
             if moved:
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, entity))
         return len(moved)
+
+    def trim(self, dead_letter_retention: timedelta, batch: int = 1000) -> int:
+        """Deletes dead-lettered messages older than the retention (a batch per transaction) and
+        expired duplicate-detection ids; completed messages are already gone. Returns how many
+        dead letters went."""
+        total = 0
+        while True:
+            with self._pool.connection() as conn:
+                deleted = conn.execute(TRIM_DEAD_LETTERS, {"keep": dead_letter_retention, "batch": batch}).rowcount
+            total += deleted
+            if deleted < batch:
+                break
+        with self._pool.connection() as conn:
+            conn.execute(FORGET_DUPLICATES)
+        return total
 
     def ping(self) -> None:
         with self._pool.connection(timeout=1.0) as conn:

@@ -1,0 +1,41 @@
+"""Health probes: answers cached, and one probe's callers never take another probe's threads."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from valerix.kit.health import Probe
+
+
+def test_a_cached_answer_costs_the_dependency_one_check():
+    calls = []
+    probe = Probe("test", {"database": lambda: calls.append(1)}, name="t", ttl=60.0)
+    with ThreadPoolExecutor(16) as callers:
+        answers = list(callers.map(lambda _: probe.run(quiet=True), range(200)))
+    assert len(calls) == 1
+    assert all(healthy and body["dependencies"] == {"database": "ok"} for healthy, body in answers)
+
+
+def test_an_expired_answer_is_checked_again():
+    calls = []
+    probe = Probe("test", {"database": lambda: calls.append(1)}, name="t", ttl=0.0)
+    probe.run(quiet=True)
+    probe.run(quiet=True)
+    assert len(calls) == 2
+
+
+def test_a_hanging_dependency_of_one_probe_leaves_the_other_answering():
+    release = threading.Event()
+    everything = Probe("test", {"database": lambda: None, "inventory": lambda: release.wait(5) and None},
+                       name="all", ttl=0.0, timeout=0.2)
+    readiness = Probe("test", {"database": lambda: None}, name="ready", ttl=0.0, timeout=0.2)
+    try:
+        with ThreadPoolExecutor(8) as flood:
+            floods = [flood.submit(everything.run, True) for _ in range(40)]
+            for _ in range(20):
+                healthy, body = readiness.run(quiet=True)
+                assert healthy and body["dependencies"] == {"database": "ok"}
+            assert not any(f.result()[0] for f in floods)  # the hanging one is reported, not waited for
+    finally:
+        release.set()
