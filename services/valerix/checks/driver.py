@@ -29,7 +29,7 @@ class Sent:
 
 def _retry_after(response: httpx.Response | None) -> float:
     value = response.headers.get("Retry-After", "") if response is not None else ""
-    return float(value) if value.isdigit() else 0.5
+    return float(value) if value.isdigit() else 1.0
 
 
 def drive(base_url: str, seconds: float, concurrency: int = 6, max_orders: int = 5000,
