@@ -28,7 +28,10 @@ def _core(token: str | None = None) -> client.CoreV1Api:
 
 
 def _place_order(base: str, product_id: str) -> httpx.Response:
-    return httpx.post(f"{base}/api/orders", json={"productId": product_id, "quantity": 1}, timeout=10)
+    session = httpx.post(f"{base}/api/session", timeout=10)
+    session.raise_for_status()
+    return httpx.post(f"{base}/api/orders", json={"productId": product_id, "quantity": 1}, timeout=10,
+                      headers={"Authorization": f"Bearer {session.json()['token']}"})
 
 
 def _a_product(inventory: str) -> str:

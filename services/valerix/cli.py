@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "chaos": "valerix.chaos_cli:chaos",
     "backup": "valerix.backup.cli:backup",
     "bench": "valerix.checks.bench_cli:bench",
+    "auth": "valerix.order.operator_cli:auth",
+    "orders": "valerix.order.operator_cli:orders",
 }
 
 

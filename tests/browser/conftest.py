@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, write_local
+from valerix.kit.auth import Identity, Role
 from valerix.local.config import Ports, StackConfig
 from valerix.local.prometheus import find_prometheus
 from valerix.local.stack import Stack
@@ -48,8 +50,20 @@ class Shop:
                     gremlin_values(True, None, delay_ms, delay_ms, None) if on else OFF_VALUES)
         time.sleep(CHAOS_TTL)
 
+    @property
+    def operator(self) -> dict[str, str]:
+        """An operator's headers, minted from the stack's key as `valerix auth token` does."""
+        issued = self.stack.tokens().issue(Identity("operator:browser-test", Role.OPERATOR), timedelta(hours=1))
+        return {"Authorization": f"Bearer {issued.token}"}
+
+    @staticmethod
+    def customer_of(page: Any) -> dict[str, str]:
+        """The headers of the guest customer the page got from POST /api/session and kept."""
+        token = page.evaluate("JSON.parse(window.localStorage.getItem('valerix.session')).token")
+        return {"Authorization": f"Bearer {token}"}
+
     def status(self, order_id: str) -> str:
-        return str(httpx.get(f"{self.url}/api/orders/{order_id}", timeout=5).json()["status"])
+        return str(httpx.get(f"{self.url}/api/orders/{order_id}", headers=self.operator, timeout=5).json()["status"])
 
     def pause(self, program: str) -> None:
         assert "stopped" in self.stack.ctl("stop", program)

@@ -55,7 +55,7 @@ def test_out_of_stock_is_said_kindly(phone, shop, shots):
 def test_bad_quantity_is_rejected_in_the_form_and_by_the_server(desktop, shop, shots):
     page = desktop
     posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "/api/orders" in r.url else None)
     for bad in ["0", "1001", "2.5", "-3", ""]:
         place(page, "SKU-001", bad)
         expect(page.locator("#quantity-error")).to_have_text("Please enter a whole number from 1 to 1000.")
@@ -65,7 +65,8 @@ def test_bad_quantity_is_rejected_in_the_form_and_by_the_server(desktop, shop, s
     expect(page.get_by_label("Quantity")).to_be_focused()
     page.screenshot(path=str(shots / "storefront-desktop-bad-quantity.png"))
 
-    answer = page.request.post(shop.url + "/api/orders", data={"productId": "SKU-001", "quantity": 1001})
+    answer = page.request.post(shop.url + "/api/orders", data={"productId": "SKU-001", "quantity": 1001},
+                               headers=shop.customer_of(page))
     assert answer.status == 422 and answer.headers["content-type"] == "application/problem+json"
     assert any(e["field"] == "quantity" for e in answer.json()["errors"])
 
@@ -129,13 +130,41 @@ def test_cancel_a_confirmed_order_returns_its_stock(desktop, shop):
 def test_orders_placed_elsewhere_appear_and_change_live(desktop, shop):
     page = desktop
     expect(page.locator("#connection")).to_have_attribute("data-mode", "live")
-    placed = httpx.post(f"{shop.url}/api/orders", json={"productId": "SKU-003", "quantity": 4}, timeout=5).json()
+    mine = shop.customer_of(page)   # the same customer in another tab, or with curl
+    placed = httpx.post(f"{shop.url}/api/orders", json={"productId": "SKU-003", "quantity": 4}, headers=mine,
+                        timeout=5).json()
     row = page.locator(f'.order[data-order-id="{placed["orderId"]}"]')
     expect(row.locator(".status")).to_have_text("Confirmed", timeout=3_000)
     expect(row).to_contain_text("4 \u00d7 Cold-chain temperature logger")
-    assert httpx.post(f"{shop.url}/api/orders/{placed['orderId']}/cancel", timeout=5).status_code == 200
+    assert httpx.post(f"{shop.url}/api/orders/{placed['orderId']}/cancel", headers=mine, timeout=5).status_code == 200
     expect(row.locator(".status")).to_have_text("Cancelled", timeout=3_000)
     expect(page.locator("#connection")).to_have_attribute("data-mode", "live")
+    # Another customer's orders never show up here.
+    stranger = httpx.post(f"{shop.url}/api/session", timeout=5).json()["token"]
+    theirs = httpx.post(f"{shop.url}/api/orders", json={"productId": "SKU-003", "quantity": 1},
+                        headers={"Authorization": f"Bearer {stranger}"}, timeout=5).json()["orderId"]
+    third = httpx.post(f"{shop.url}/api/orders", json={"productId": "SKU-003", "quantity": 2}, headers=mine,
+                       timeout=5).json()["orderId"]
+    expect(page.locator(f'.order[data-order-id="{third}"]')).to_have_count(1, timeout=3_000)
+    expect(page.locator(f'.order[data-order-id="{theirs}"]')).to_have_count(0)
+
+
+def test_an_operator_ships_an_order_and_the_page_shows_it_after_a_reload(desktop, shop):
+    page = desktop
+    expect(page.locator("#connection")).to_have_attribute("data-mode", "live")
+    place(page, "SKU-002", "1")
+    expect(page.locator("#result")).to_have_attribute("data-kind", "confirmed")
+    order_id = page.evaluate("window.valerixStorefront.state.answered")
+    customer = shop.customer_of(page)
+    assert httpx.post(f"{shop.url}/api/orders/{order_id}/ship", headers=customer, timeout=5).status_code == 403
+    shipped = httpx.post(f"{shop.url}/api/orders/{order_id}/ship", headers=shop.operator, timeout=5)
+    assert shipped.status_code == 200, shipped.text
+    row = page.locator(f'.order[data-order-id="{order_id}"]')
+    expect(row.locator(".status")).to_have_text("Shipped", timeout=3_000)
+    expect(page.get_by_role("button", name=f"Cancel order {order_id[4:12]}")).to_have_count(0)
+    page.reload()   # the page keeps its session: the same customer, the same orders
+    assert shop.customer_of(page) == customer
+    expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Shipped")
 
 
 def test_keyboard_only_with_visible_focus_and_labelled_controls(desktop, shop):
@@ -191,7 +220,8 @@ def test_without_a_socket_slot_the_page_polls_every_2_s(browser, shop, shots):
         refusals = 0
         while refusals < 2:   # take every slot left; sockets of earlier tests' pages may still be closing
             try:
-                held.enter_context(connect(url, open_timeout=5))
+                held.enter_context(connect(url, open_timeout=5, subprotocols=[
+                    "valerix.bearer", shop.operator["Authorization"].removeprefix("Bearer ")]))
                 refusals = 0
             except InvalidStatus as error:
                 assert error.response.status_code == 503
@@ -209,7 +239,8 @@ def test_without_a_socket_slot_the_page_polls_every_2_s(browser, shop, shots):
             expect(stock).not_to_have_text("5000")
             before = int(stock.inner_text())
             # Someone else cancels it (another tab, support staff): the page must notice by polling.
-            assert httpx.post(f"{shop.url}/api/orders/{order_id}/cancel", timeout=5).status_code == 200
+            assert httpx.post(f"{shop.url}/api/orders/{order_id}/cancel", headers=shop.operator,
+                              timeout=5).status_code == 200
             cancelled = time.monotonic()
             expect(page.locator(f'.order[data-order-id="{order_id}"] .status')).to_have_text("Cancelled", timeout=4_000)
             assert time.monotonic() - cancelled < 3.0, "polling every 2 s must notice within one period"

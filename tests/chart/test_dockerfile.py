@@ -59,7 +59,8 @@ def test_the_image_ships_only_what_it_needs() -> None:
     ignore = [line for line in (chart.ROOT / ".dockerignore").read_text().splitlines()
               if line and not line.startswith("#")]
     assert ignore[0] == "*"  # allow-list: .venv, .git, tests and local data never enter the context
-    assert set(ignore[1:4]) == {"!pyproject.toml", "!README.md", "!services/"}
+    assert set(ignore[1:6]) == {"!pyproject.toml", "!README.md", "!requirements.lock", "!requirements-dev.lock",
+                                "!services/"}
 
 
 def test_hadolint_is_clean() -> None:
@@ -67,3 +68,22 @@ def test_hadolint_is_clean() -> None:
     result = subprocess.run([hadolint, "--failure-threshold", "style", str(DOCKERFILE)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_dockerfile_three_images_runtime_last() -> None:
+    """scripts/image builds --target runtime (valerix), postgres and k6; a plain build (skaffold,
+    Tilt) gets the last stage, the app."""
+    names = [stage[0]["value"].split()[-1] for stage in _stages()]
+    assert {"build", "postgres", "k6", "runtime"} <= set(names)
+    assert names[-1] == "runtime"
+    script = (chart.ROOT / "scripts" / "image").read_text()
+    for target in ("runtime", "postgres", "k6"):
+        assert f"={target}" in script, target
+
+
+def test_every_dependency_installs_with_its_hash() -> None:
+    runs = [line for line in DOCKERFILE.read_text().replace("\\\n", " ").splitlines() if line.startswith("RUN ")]
+    installs = [cmd.strip() for run in runs for cmd in run.split("&&") if "pip install" in cmd]
+    assert installs
+    for cmd in installs:
+        assert "--require-hashes" in cmd or ("--no-deps" in cmd and cmd.rstrip().endswith(" .")), cmd

@@ -32,7 +32,18 @@ def test_rendered_secrets_are_generated_not_defaults(values_file: str) -> None:
         assert set(first) == {"valerix-grpc-token"}
     else:
         assert set(first) == {"order-db-credentials", "inventory-db-credentials", "bus-db-credentials",
-                              "valerix-grpc-token"}
+                              "valerix-grpc-token", "order-auth-signing-key"}
+
+
+def test_only_order_pods_get_the_token_signing_key(values_file: str) -> None:
+    seen = set()
+    for doc, spec in chart.workloads(chart.render_all(values_file)):
+        for container in chart.containers(spec):
+            var = chart.env_of(container).get("AUTH_SIGNING_KEY")
+            if var is not None:
+                seen.add(doc["metadata"]["name"])
+                assert set(var["valueFrom"]["secretKeyRef"]) == {"name", "key"}
+    assert seen == {"order-api", "order-worker"}, seen
 
 
 def test_generated_secrets_survive_uninstall() -> None:

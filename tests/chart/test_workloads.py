@@ -7,7 +7,7 @@ import chartlib as chart
 ROLES = {
     "order-api": ["order", "api"],
     "order-worker": ["order", "worker"],
-    "inventory-api": ["inventory", "api"],
+    "inventory-api": ["inventory", "api", "--respawn-on-crash"],  # Schrödinger crashes restart in the pod
     "inventory-worker": ["inventory", "worker"],
 }
 
@@ -67,7 +67,7 @@ def test_order_pods_find_inventory_through_the_service() -> None:
 def test_migrations_run_before_the_apps(values_file: str) -> None:
     docs = chart.render(values_file)
     postgres_bus = values_file != "values-aks.yaml"
-    for name, (service, role) in ROLES.items():
+    for name, (service, role, *_) in ROLES.items():
         spec = chart.pod_spec(chart.one(docs, "Deployment", name))
         migrations = [c["args"] for c in spec["initContainers"] if c["args"][0] == "migrate"]  # type: ignore[index]
         expected = [["migrate", service]] + ([["migrate", "bus"]] if postgres_bus else [])
@@ -132,7 +132,7 @@ def test_kind_runs_everything_in_cluster_with_the_embedded_bus() -> None:
 
 def test_each_service_gets_only_its_own_database_url() -> None:
     docs = chart.render("values.yaml")
-    for name, (service, _) in ROLES.items():
+    for name, (service, *_) in ROLES.items():
         env = chart.env_of(_main(chart.one(docs, "Deployment", name)))
         urls = {k for k in env if k.endswith("_DATABASE_URL")}
         assert urls == {f"{service.upper()}_DATABASE_URL", "BUS_DATABASE_URL"}, name

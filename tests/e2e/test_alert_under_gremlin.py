@@ -21,6 +21,7 @@ from valerix.local import prometheus
 from valerix.local.stack import Stack
 from valerix.order.alerts import AlertsClient, alerts_view
 
+from support import auth
 from support.prometheus import NOT_INSTALLED, running
 from support.traffic import Trickle, wait_for
 
@@ -80,7 +81,8 @@ def test_gremlin_fires_the_response_time_alert_and_clearing_it_turns_it_off(stac
     client = AlertsClient(prometheus_url, timeout=1.0, cache_seconds=0)
     wait_for(lambda: all_targets_up(prometheus_url), 30)  # every process's /metrics is scrapeable
     try:
-        with Trickle(stack.order_url, {"productId": "SKU-007", "quantity": 1}, every=ORDER_EVERY_S) as trickle:
+        with Trickle(stack.order_url, {"productId": "SKU-007", "quantity": 1}, every=ORDER_EVERY_S,
+                     headers=auth.session(stack.order_url)) as trickle:
             wait_for(lambda: response_light(client) == "green", 45)  # no slow requests from earlier tests
             switches.write_local(chaos_dir, switches.gremlin_values(True, None, 1500, 2500, None))
             fired = wait_for(lambda: response_light(client) == "red", FIRE_WITHIN_S)

@@ -19,7 +19,7 @@ import pytest
 from valerix.chaos.scenarios import settle
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, write_local
 from valerix.checks import invariants
-from valerix.checks.driver import drive
+from valerix.checks.driver import drive, guest_token
 from valerix.checks.soak import HEALTHY_WITHIN, both_healthy
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
@@ -41,9 +41,10 @@ def stack():
     started.destroy()
 
 
-def watch_outage(stack: Stack, seen: list[tuple[int, str | None, str | None]], stop: threading.Event) -> None:
+def watch_outage(stack: Stack, token: str, seen: list[tuple[int, str | None, str | None]],
+                 stop: threading.Event) -> None:
     """Orders placed by a separate client while the database is down, with their Retry-After."""
-    with httpx.Client(base_url=stack.order_url, timeout=10) as client:
+    with httpx.Client(base_url=stack.order_url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as client:
         while not stop.is_set():
             try:
                 response = client.post("/api/orders", json={"productId": "SKU-007", "quantity": 1})
@@ -58,12 +59,14 @@ def test_a_postgres_crash_under_load_heals_by_itself_and_loses_nothing(stack):
     postmaster = stack.pid_of("postgres")
     assert postmaster > 0, "PostgreSQL must run under supervisor"
     outcome: dict[str, object] = {}
+    with httpx.Client(base_url=stack.order_url, timeout=10) as client:
+        token = guest_token(client)  # before the crash: a session may need the database
 
     def crash() -> None:
         time.sleep(4)
         os.kill(postmaster, signal.SIGKILL)
         stop, seen = threading.Event(), []
-        watcher = threading.Thread(target=watch_outage, args=(stack, seen, stop))
+        watcher = threading.Thread(target=watch_outage, args=(stack, token, seen, stop))
         watcher.start()
         started = time.monotonic()
         health_codes = []
@@ -94,7 +97,7 @@ def test_a_postgres_crash_under_load_heals_by_itself_and_loses_nothing(stack):
     assert all(after is not None for code, after, _ in outage if code == 503), "503 without Retry-After"
     answered = Counter(s.status for s in sent)
     assert set(answered) <= {201, 202, 409, 503}, answered
-    assert answered[201] > 0 and answered[503] + sum(1 for c, _, _ in outage if c == 503) > 0, answered
+    assert answered[201] > 0, answered  # (a short outage is often only a wait: the pools retry within their timeout)
 
     # Everything reconnected: orders answered after the crash through the asynchronous path
     # (relay -> bus -> inventory worker -> order worker) reach their final state too.
@@ -112,3 +115,19 @@ def test_a_postgres_crash_under_load_heals_by_itself_and_loses_nothing(stack):
     acknowledged += [order_id for code, _, order_id in outage if order_id and code in (201, 202)]
     report = invariants.check(stack.urls["order_db"], stack.urls["inventory_db"], acknowledged)
     assert report.ok, report.as_dict()
+
+
+def test_while_the_database_stays_down_an_order_gets_503_with_retry_after(stack):
+    with httpx.Client(base_url=stack.order_url, timeout=20) as client:
+        client.headers["Authorization"] = f"Bearer {guest_token(client)}"
+        stack.ctl("stop", "postgres")
+        try:
+            response = client.post("/api/orders", json={"productId": "SKU-007", "quantity": 1})
+            health = httpx.get(f"{stack.order_url}/health", timeout=10)
+        finally:
+            stack.ctl("start", "postgres")
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert health.status_code == 503
+    assert both_healthy(stack, HEALTHY_WITHIN) is not None

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 import pytest
 
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import invariants
 
+from support import auth
+
 pytestmark = pytest.mark.e2e
 
 
 def post_many(url: str, bodies: list[dict], workers: int = 16, headers: dict | None = None) -> list[tuple[int, dict, float]]:
+    """One new customer places every order (one session, as one storefront would)."""
+    session = auth.session(url)
+
     def one(body: dict) -> tuple[int, dict, float]:
         started = time.monotonic()
-        response = httpx.post(f"{url}/api/orders", json=body, headers=headers or {}, timeout=15)
+        response = httpx.post(f"{url}/api/orders", json=body, headers={**session, **(headers or {})}, timeout=15)
         return response.status_code, response.json(), time.monotonic() - started
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -80,3 +89,59 @@ def test_schrodinger_over_100_orders_loses_nothing_and_keeps_stock_consistent(st
     assert sum(code == 202 for code, _, _ in results) > 0
     write_local(stack.home / "chaos", OFF_VALUES)
     settle_and_check(stack, [body["orderId"] for code, body, _ in results if code in (201, 202)])
+
+
+def test_two_customers_racing_on_one_idempotency_key_get_one_order_each(stack):
+    customers = [auth.session(stack.order_url) for _ in range(2)]
+
+    def one(i: int) -> httpx.Response:
+        return httpx.post(f"{stack.order_url}/api/orders", json={"productId": "SKU-007", "quantity": 1},
+                          headers={**customers[i % 2], "Idempotency-Key": "e2e-shared-key"}, timeout=15)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(one, range(10)))
+    assert {a.status_code for a in answers} <= {201, 202}, [a.text for a in answers]
+    by_customer = [{a.json()["orderId"] for a in answers[i::2]} for i in range(2)]
+    assert all(len(ids) == 1 for ids in by_customer) and by_customer[0] != by_customer[1]
+    for headers, ids in zip(customers, by_customer, strict=True):
+        listed = httpx.get(f"{stack.order_url}/api/orders", headers=headers, timeout=5).json()["orders"]
+        assert {o["orderId"] for o in listed} == ids
+    settle_and_check(stack, [a.json()["orderId"] for a in answers])
+
+
+def test_a_cancel_racing_a_ship_has_one_winner_and_stock_stays_consistent(stack):
+    operator = {"Authorization": f"Bearer {operator_token(stack)}"}
+    customer = auth.session(stack.order_url)
+    placed = post_many(stack.order_url, [{"productId": "SKU-004", "quantity": 2}] * 6, workers=3, headers=customer)
+    order_ids = [body["orderId"] for code, body, _ in placed if code == 201]
+    assert order_ids
+
+    def race(order_id: str) -> tuple[int, int]:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            cancel = pool.submit(httpx.post, f"{stack.order_url}/api/orders/{order_id}/cancel", headers=customer,
+                                 timeout=15)
+            ship = pool.submit(httpx.post, f"{stack.order_url}/api/orders/{order_id}/ship", headers=operator,
+                               timeout=15)
+            return cancel.result().status_code, ship.result().status_code
+
+    outcomes = [race(order_id) for order_id in order_ids]
+    assert all(sorted(o) == [200, 409] for o in outcomes), outcomes
+    settle_and_check(stack, order_ids)
+    shipped = {oid for oid, (_, ship) in zip(order_ids, outcomes, strict=True) if ship == 200}
+    deadline = time.monotonic() + 20   # the inventory worker hears OrderShipped through the bus
+    while time.monotonic() < deadline:
+        with psycopg.connect(stack.urls["inventory_db"]) as conn:
+            marked = {r[0] for r in conn.execute("SELECT order_id FROM reservations WHERE status = 'shipped'")}
+        if shipped <= marked:
+            break
+        time.sleep(0.25)
+    assert shipped <= marked
+    settle_and_check(stack, order_ids)
+
+
+def operator_token(stack) -> str:
+    """`valerix auth token --role operator`: the token is the last line of stdout."""
+    done = subprocess.run([sys.executable, "-m", "valerix", "auth", "token", "--role", "operator", "--ttl", "10m"],
+                          env={**os.environ, "AUTH_SIGNING_KEY_FILE": str(stack.signing_key_file)},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip().splitlines()[-1]

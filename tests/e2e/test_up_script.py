@@ -13,6 +13,8 @@ import pytest
 
 from valerix.kit.ports import free_port, is_free
 
+from support import auth
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +41,12 @@ def test_up_starts_the_system_and_ctrl_c_leaves_no_process_behind(tmp_path):
         output = "".join(lines)
         assert "Valerix is up." in output, output
         assert f"http://127.0.0.1:{ports['order']}/" in output and str(home / "log") in output
-        order = httpx.post(f"http://127.0.0.1:{ports['order']}/api/orders",
-                           json={"productId": "SKU-001", "quantity": 1}, timeout=10)
+        base = f"http://127.0.0.1:{ports['order']}"
+        assert httpx.get(f"{base}/api/orders", timeout=10).status_code == 401
+        order = httpx.post(f"{base}/api/orders", json={"productId": "SKU-001", "quantity": 1},
+                           headers=auth.session(base), timeout=10)
         assert order.status_code == 201, order.text
+        assert (home / "auth-signing-key").stat().st_mode & 0o077 == 0   # the key is the owner's alone
         os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in the terminal does
         assert proc.wait(timeout=60) == 0
     finally:

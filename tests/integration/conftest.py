@@ -21,6 +21,8 @@ from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.inventory_client import Catalogue, InventoryClient
 
+from support import auth
+
 
 def _conninfo(pool: ConnectionPool[Any]) -> str:
     conninfo = pool.conninfo
@@ -92,10 +94,36 @@ def order_deps(order_pool, inventory_client) -> service.Deps:
                         catalogue=Catalogue(inventory_client), database_url=_conninfo(order_pool))
 
 
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch) -> None:
+    """Apps built without explicit tokens read the key from the environment, as in production."""
+    monkeypatch.setenv("AUTH_SIGNING_KEY", auth.KEY)
+
+
 @pytest.fixture
-def client(order_deps, order_pool):
+def order_app(order_deps, order_pool):
     checks = {"database": lambda: db.ping(order_pool), "inventoryGrpc": order_deps.inventory.check_health}
-    app = api.build_app(order_deps, checks)
+    app = api.build_app(order_deps, checks, tokens=auth.TOKENS)
     app.testing = False
-    return app.test_client()
+    return app
+
+
+@pytest.fixture
+def anonymous(order_app):
+    return order_app.test_client()
+
+
+@pytest.fixture
+def client(order_app):
+    """A client that is one customer: every request carries its bearer token."""
+    test_client = order_app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = auth.customer()["Authorization"]
+    return test_client
+
+
+@pytest.fixture
+def operator_client(order_app):
+    test_client = order_app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = auth.operator()["Authorization"]
+    return test_client
 

@@ -48,15 +48,19 @@ def test_reconcile_settles_each_kind_of_split_operation(order_pool, inventory_po
         order_db.save_status(uow.conn, order)
         uow.commit()
     untouched = _placed(order_deps, [OrderLine("SKU-007", 1)])
+    # shipped before the cut, OrderShipped not yet heard by inventory: the stock must stay out
+    shipped_in_flight = _placed(order_deps, [OrderLine("SKU-006", 2)])
+    service.ship_order(order_deps, shipped_in_flight)
 
     before = invariants.check(order_url, inventory_url)
     assert not before.ok
     done = reconcile.reconcile(order_url, inventory_url)
-    assert done == {"verified": 3, "released": 2, "cancelled": 1}
+    assert done == {"verified": 3, "released": 2, "cancelled": 1, "shipped": 1}
     after = invariants.check(order_url, inventory_url)
     assert after.ok, after.as_dict()
     status = {o: service.get_order(order_deps, o).order["status"] for o in
-              (reserved_late, not_asked, sold_out, released_first, cancelled_holding, untouched)}
+              (reserved_late, not_asked, sold_out, released_first, cancelled_holding, untouched, shipped_in_flight)}
     assert status == {reserved_late: "confirmed", not_asked: "confirmed", sold_out: "failed",
-                      released_first: "cancelled", cancelled_holding: "cancelled", untouched: "confirmed"}
+                      released_first: "cancelled", cancelled_holding: "cancelled", untouched: "confirmed",
+                      shipped_in_flight: "shipped"}
     assert reconcile.reconcile(order_url, inventory_url) == {}    # a second run changes nothing

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 from websockets.sync.client import ClientConnection, connect
 
+from support import auth
 from support.storefront import Storefront, running_storefront
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
@@ -38,9 +39,19 @@ def ws_url(server: Storefront, query: str = "") -> str:
     return server.url.replace("http://", "ws://") + "/ws/orders" + query
 
 
+# The one customer most tests act as: its socket's "all" is every order it places.
+CUSTOMER = auth.customer()
+
+
+def protocols(headers: dict[str, str]) -> list[str]:
+    """What the storefront offers: the bearer subprotocol and the token."""
+    return ["valerix.bearer", headers["Authorization"].removeprefix("Bearer ")]
+
+
 @contextmanager
-def open_socket(server: Storefront, query: str = "") -> Iterator[ClientConnection]:
-    with connect(ws_url(server, query), open_timeout=5) as socket:
+def open_socket(server: Storefront, query: str = "", headers: dict[str, str] = CUSTOMER) -> Iterator[ClientConnection]:
+    with connect(ws_url(server, query), open_timeout=5, subprotocols=protocols(headers)) as socket:
+        assert socket.subprotocol == "valerix.bearer"
         hello = json.loads(socket.recv(timeout=5))
         assert hello["type"] == "hello"
         yield socket
@@ -65,9 +76,10 @@ def messages_until(socket: ClientConnection, predicate, timeout: float = 5.0) ->
     raise AssertionError(f"condition not met within {timeout}s; got {seen}")
 
 
-def place(url: str, product_id: str, quantity: int) -> tuple[httpx.Response, float]:
+def place(url: str, product_id: str, quantity: int, headers: dict[str, str] = CUSTOMER) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
-    response = httpx.post(f"{url}/api/orders", json={"productId": product_id, "quantity": quantity}, timeout=10)
+    response = httpx.post(f"{url}/api/orders", json={"productId": product_id, "quantity": quantity}, timeout=10,
+                          headers=headers)
     return response, time.perf_counter() - started
 
 
@@ -81,7 +93,7 @@ def test_fifty_open_sockets_leave_the_api_answering(pg, home):
             ExitStack() as sockets:
         idle_threads = server.threads()
         opened = [sockets.enter_context(open_socket(server)) for _ in range(slots)]
-        refused = refusal(server)
+        refused = refusal(server, subprotocols=protocols(CUSTOMER))
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
         assert json.loads(refused.body)["detail"].startswith("Every live-update slot")
         busy_threads = server.threads()
@@ -131,8 +143,8 @@ def test_a_socket_can_watch_only_some_orders(server):
     second, _ = place(server.url, "SKU-004", 1)
     mine, other = first.json()["orderId"], second.json()["orderId"]
     with open_socket(server, f"?orderId={mine}") as socket:
-        assert httpx.post(f"{server.url}/api/orders/{other}/cancel").status_code == 200
-        assert httpx.post(f"{server.url}/api/orders/{mine}/cancel").status_code == 200
+        assert httpx.post(f"{server.url}/api/orders/{other}/cancel", headers=CUSTOMER).status_code == 200
+        assert httpx.post(f"{server.url}/api/orders/{mine}/cancel", headers=CUSTOMER).status_code == 200
         seen = messages_until(socket, lambda s: (mine, "cancelled") in statuses(s))
         assert other not in {order for order, _ in statuses(seen)}
         socket.send(json.dumps({"type": "watch", "orderIds": "not a list"}))
@@ -178,6 +190,37 @@ def test_plain_http_and_foreign_pages_are_refused(server):
     keyless = httpx.get(f"{server.url}/ws/orders", headers={"Upgrade": "websocket", "Connection": "Upgrade"}, timeout=5)
     assert keyless.status_code == 400 and keyless.headers["content-type"] == "application/problem+json"
     assert httpx.get(f"{server.url}/health/live", timeout=5).status_code == 200
+
+
+def test_a_socket_needs_a_valid_token(server):
+    for options in ({}, {"subprotocols": ["valerix.bearer"]}, {"subprotocols": ["valerix.bearer", "x.y.z"]},
+                    {"subprotocols": ["valerix.bearer", "a", "b"]},
+                    {"additional_headers": {"Authorization": "Bearer nope"}}):
+        refused = refusal(server, **options)
+        assert refused.status_code == 401, options
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert json.loads(refused.body)["status"] == 401
+    # Non-browser clients may send the header instead of the subprotocol.
+    with connect(ws_url(server), open_timeout=5, additional_headers=auth.customer()) as socket:
+        assert json.loads(socket.recv(timeout=5))["type"] == "hello"
+
+
+def test_a_socket_cannot_watch_another_customers_orders(server):
+    alice, bob = auth.customer(), auth.customer()
+    theirs = place(server.url, "SKU-002", 1, alice)[0].json()["orderId"]
+    with open_socket(server, f"?orderId={theirs}", headers=bob) as spy, \
+            open_socket(server, headers=bob) as everything, \
+            open_socket(server, f"?orderId={theirs}", headers=auth.operator()) as desk:
+        spy.send(json.dumps({"type": "watch", "orderIds": [theirs]}))
+        assert httpx.post(f"{server.url}/api/orders/{theirs}/cancel", headers=alice).status_code == 200
+        messages_until(desk, lambda s: (theirs, "cancelled") in statuses(s))   # operators see every order
+        mine = place(server.url, "SKU-002", 1, bob)[0].json()["orderId"]
+        seen = messages_until(everything, lambda s: (mine, "confirmed") in statuses(s))
+        assert theirs not in {order for order, _ in statuses(seen)}
+        spy.send(json.dumps({"type": "watch", "orderIds": [mine]}))
+        assert httpx.post(f"{server.url}/api/orders/{mine}/cancel", headers=bob).status_code == 200
+        seen = messages_until(spy, lambda s: (mine, "cancelled") in statuses(s))
+        assert theirs not in {order for order, _ in statuses(seen)}
 
 
 def test_a_worker_shutting_down_closes_its_sockets_promptly(pg, home):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from support import auth
 from support.db import outbox_types, stock
 
 PROBLEM = "application/problem+json"
@@ -179,9 +180,9 @@ def test_inventory_down_answers_202_fast(order_pool, order_deps):
     dead = InventoryClient("127.0.0.1:1", "any-token", reserve_deadline=2.0)
     order_deps.inventory = dead
     order_deps.catalogue = Catalogue(dead)
-    client = api.build_app(order_deps, {}).test_client()
+    client = api.build_app(order_deps, {}).test_client()  # the signing key from the environment
     started = time.monotonic()
-    response = place(client, {"productId": "SKU-001", "quantity": 1})
+    response = place(client, {"productId": "SKU-001", "quantity": 1}, **auth.customer())
     assert response.status_code == 202 and response.json["reason"] == "connection_error"
     assert time.monotonic() - started < 2.5
     assert client.get("/api/products").status_code == 503

@@ -24,6 +24,8 @@ from valerix.kit.chaos import ChaosSource
 from valerix.kit.grpc_server import serve_grpc
 from valerix.kit.ports import free_port, wait_http_ok
 
+from support import auth
+
 
 @dataclass
 class Storefront:
@@ -86,7 +88,7 @@ def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads:
     env = {**os.environ, "ORDER_DATABASE_URL": conninfo if isinstance(conninfo, str) else conninfo(),
            "INVENTORY_GRPC_TARGET": target, "INVENTORY_GRPC_TOKEN": token, "ORDER_API_BIND": f"127.0.0.1:{port}",
            "ORDER_API_WORKERS": str(workers), "ORDER_API_THREADS": str(threads), "CHAOS_DIR": str(chaos_dir),
-           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "AUTH_SIGNING_KEY": auth.KEY}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("PROMETHEUS_URL", None)
     if slots is not None:

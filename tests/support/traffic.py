@@ -16,14 +16,15 @@ class Trickle:
     """POSTs `body` to /api/orders every `every` seconds whatever each request takes, so the
     request rate stays steady when the requests become slow. Counts answers by status (0: none)."""
 
-    def __init__(self, base_url: str, body: dict[str, Any], every: float = 0.5, workers: int = 16) -> None:
+    def __init__(self, base_url: str, body: dict[str, Any], every: float = 0.5, workers: int = 16,
+                 headers: dict[str, str] | None = None) -> None:
         self.url = f"{base_url}/api/orders"
         self.body = body
         self.every = every
         self.statuses: Counter[int] = Counter()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trickle")
-        self._http = httpx.Client(timeout=15)
+        self._http = httpx.Client(timeout=15, headers=headers or {})
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Trickle:

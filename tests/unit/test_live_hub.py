@@ -33,6 +33,19 @@ def test_status_changes_reach_watchers_of_all_and_of_that_order_only():
     assert mine.wake.is_set() and not other.wake.is_set()
 
 
+def test_a_customer_subscriber_hears_only_its_own_orders_whatever_it_watches():
+    h = hub()
+    alice, bob, desk = (Subscriber(threading.Event(), None, owner="CUS-A"),
+                        Subscriber(threading.Event(), ["A"], owner="CUS-B"), Subscriber(threading.Event(), ["A"]))
+    for s in (alice, bob, desk):
+        h.subscribe(s)
+    h.publish_status(json.dumps({"orderId": "A", "status": "shipped", "customerId": "CUS-A"}))
+    h.publish_status(json.dumps({"orderId": "OLD", "status": "cancelled"}))   # no owner: operators only
+    assert [m["orderId"] for m in taken(alice)] == ["A"]
+    assert taken(bob) == []
+    assert [m["orderId"] for m in taken(desk)] == ["A"]
+
+
 def test_a_malformed_notification_is_ignored():
     h = hub()
     s = Subscriber(threading.Event())

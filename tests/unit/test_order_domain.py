@@ -38,7 +38,7 @@ def test_only_listed_transitions_are_allowed(current, wanted):
     o.status = current
     move = {OrderStatus.CONFIRMED: lambda: o.confirm("RES-1"), OrderStatus.FAILED: lambda: o.fail("x"),
             OrderStatus.CANCELLED: o.cancel, OrderStatus.PENDING_VERIFICATION: lambda: o.await_verification("x"),
-            OrderStatus.PENDING: None}[wanted]
+            OrderStatus.SHIPPED: o.ship, OrderStatus.PENDING: None}[wanted]
     if move is None:
         return  # nothing moves back to pending: there is no method for it
     if wanted in TRANSITIONS[current]:
@@ -51,8 +51,15 @@ def test_only_listed_transitions_are_allowed(current, wanted):
 
 
 def test_final_states_have_no_way_out():
-    assert all(not TRANSITIONS[s] for s in (OrderStatus.FAILED, OrderStatus.CANCELLED))
-    assert TRANSITIONS[OrderStatus.CONFIRMED] == {OrderStatus.CANCELLED}
+    assert all(not TRANSITIONS[s] for s in (OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.SHIPPED))
+    assert TRANSITIONS[OrderStatus.CONFIRMED] == {OrderStatus.CANCELLED, OrderStatus.SHIPPED}
+    assert OrderStatus.SHIPPED.is_final
+
+
+def test_a_customer_sees_only_its_own_orders_and_an_operator_every_one():
+    mine = Order.place([OrderLine("SKU-001", 1)], customer_id="CUS-A")
+    assert mine.visible_to("CUS-A") and mine.visible_to(None) and not mine.visible_to("CUS-B")
+    assert not order().visible_to("CUS-A")   # an order from before customers: operators only
 
 
 @pytest.mark.parametrize("lines, field", [

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from valerix.contracts.events import EventData, OrderCancelled, OrderConfirmed, OrderFailed, OrderVerified
+from valerix.contracts.events import (
+    EventData,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderFailed,
+    OrderShipped,
+    OrderVerified,
+)
 from valerix.kit.uow import DuplicateKey
 from valerix.order import service
 from valerix.order.domain import IllegalTransition, Order, OrderLine, OrderStatus
@@ -31,7 +38,7 @@ class FakeOrderDb:
 
     def __init__(self) -> None:
         self.orders: dict[str, Stored] = {}
-        self.keys: dict[str, dict[str, Any]] = {}
+        self.keys: dict[tuple[str, str], dict[str, Any]] = {}   # (customer, key) -> the key's row
 
     def _copy(self, order: Order) -> Order:
         return replace(order, changes=[])
@@ -39,18 +46,19 @@ class FakeOrderDb:
     def insert_order(self, conn: object, order: Order) -> None:
         self.orders[order.id] = Stored(self._copy(order))
 
-    def insert_idempotency(self, conn: object, key: str, request_hash: str, order_id: str) -> None:
-        if key in self.keys:
+    def insert_idempotency(self, conn: object, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
+        if (customer_id, key) in self.keys:
             raise DuplicateKey(key)
-        self.keys[key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
-                          "response_status": None, "response_body": None}
+        self.keys[customer_id, key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
+                                       "response_status": None, "response_body": None}
 
-    def find_idempotency(self, conn: object, key: str) -> dict[str, Any] | None:
-        return dict(self.keys[key]) if key in self.keys else None
+    def find_idempotency(self, conn: object, customer_id: str, key: str) -> dict[str, Any] | None:
+        found = self.keys.get((customer_id, key))
+        return dict(found) if found else None
 
-    def store_response(self, conn: object, key: str, status: int, body: dict[str, Any]) -> None:
-        if self.keys[key]["response_status"] is None:
-            self.keys[key].update(response_status=status, response_body=body)
+    def store_response(self, conn: object, customer_id: str, key: str, status: int, body: dict[str, Any]) -> None:
+        if self.keys[customer_id, key]["response_status"] is None:
+            self.keys[customer_id, key].update(response_status=status, response_body=body)
 
     def lock_order(self, conn: object, order_id: str) -> Order | None:
         stored = self.orders.get(order_id)
@@ -75,7 +83,7 @@ class FakeOrderDb:
             return None
         o = stored.order
         return {"id": o.id, "status": o.status.value, "reason": o.reason, "reservation_id": o.reservation_id,
-                "items": [{"productId": line.product_id, "quantity": line.quantity} for line in o.lines],
+                "customer_id": o.customer_id, "items": [{"productId": line.product_id, "quantity": line.quantity} for line in o.lines],
                 "created_at": stored.created_at, "updated_at": stored.updated_at}
 
     def history(self, conn: object, order_id: str) -> list[dict[str, Any]]:
@@ -253,6 +261,49 @@ def test_cancel_refuses_an_order_that_is_not_confirmed_and_an_unknown_one(world)
     with pytest.raises(service.OrderNotFound):
         service.cancel_order(world.deps, "ORD-NOPE")
     assert world.events == before and world.status(order_id) is OrderStatus.PENDING_VERIFICATION
+
+
+def test_idempotency_keys_are_per_customer(world):
+    alice = _placed(service.place_order(world.deps, LINES, "shared", customer_id="alice"))
+    service.remember_answer(world.deps, "shared", 201, {"orderId": alice["id"]}, customer_id="alice")
+    bob = _placed(service.place_order(world.deps, [OrderLine("SKU-001", 3)], "shared", customer_id="bob"))
+    assert bob["id"] != alice["id"] and len(world.db.orders) == 2
+    assert service.place_order(world.deps, LINES, "shared", customer_id="alice") == service.Replayed(
+        201, {"orderId": alice["id"]}, alice["id"])
+
+
+# --- ownership and shipping -------------------------------------------------------------
+
+def test_a_customer_reaches_only_its_own_orders_and_an_operator_reaches_all(world):
+    order_id = _placed(service.place_order(world.deps, LINES, customer_id="alice"))["id"]
+    assert service.get_order(world.deps, order_id, owner="alice").order["id"] == order_id
+    assert service.get_order(world.deps, order_id, owner=None).order["id"] == order_id
+    with pytest.raises(service.OrderNotFound):
+        service.get_order(world.deps, order_id, owner="bob")
+    with pytest.raises(service.OrderNotFound):
+        service.cancel_order(world.deps, order_id, owner="bob")
+    assert world.status(order_id) is OrderStatus.CONFIRMED and world.inventory.released == []
+
+
+def test_ship_moves_a_confirmed_order_once_and_a_shipped_order_cannot_be_cancelled(world):
+    order_id = _placed(service.place_order(world.deps, LINES, customer_id="alice"))["id"]
+    assert service.ship_order(world.deps, order_id).order["status"] == "shipped"
+    assert service.ship_order(world.deps, order_id).order["status"] == "shipped"   # a repeat replays
+    assert world.types() == ["OrderCreated", "OrderConfirmed", "OrderShipped"]
+    shipped = world.events[-1]
+    assert isinstance(shipped, OrderShipped) and shipped.reservationId == "RES-1"
+    with pytest.raises(IllegalTransition):
+        service.cancel_order(world.deps, order_id)
+    assert world.inventory.released == []
+
+
+def test_ship_refuses_an_order_that_is_not_confirmed(world):
+    order_id = _awaiting(world)
+    with pytest.raises(IllegalTransition):
+        service.ship_order(world.deps, order_id)
+    with pytest.raises(service.OrderNotFound):
+        service.ship_order(world.deps, "ORD-NOPE")
+    assert "OrderShipped" not in world.types()
 
 
 # --- apply_verification -----------------------------------------------------------------

@@ -166,6 +166,10 @@ true
 {{- end }}
 {{- end }}
 
+{{- define "valerix.authSecretName" -}}
+{{- .Values.auth.existingSecret | default "order-auth-signing-key" -}}
+{{- end }}
+
 {{- define "valerix.dbSecretName" -}}
 {{- $dbv := index .ctx.Values.postgresql.databases .db -}}
 {{- $dbv.existingSecret | default (printf "%s-db-credentials" .db) -}}
@@ -188,6 +192,11 @@ true
 {{- include "valerix.dbTlsEnv" .ctx }}
 {{- if eq .service "order" }}
 {{- include "valerix.databaseUrlEnv" (dict "ctx" .ctx "db" "order" "var" "ORDER_DATABASE_URL") }}
+- name: AUTH_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "valerix.authSecretName" .ctx }}
+      key: {{ $v.auth.signingKeyKey }}
 - name: INVENTORY_GRPC_TARGET
   value: {{ printf "inventory-api:%d" (int $v.inventory.api.grpcPort) | quote }}
 {{- else if eq .service "inventory" }}

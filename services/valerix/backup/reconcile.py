@@ -9,6 +9,7 @@ operations running inside that window can disagree, and only in these ways:
     -> release it (what the OrderCancelled handler does)
   * a confirmed order whose stock inventory already gave back (cancelled after the order cut)
     -> cancel it: inventory is the newer witness
+  * a shipped order whose reservation is still held (OrderShipped in flight) -> mark it shipped
 Like checks.invariants, this is an operator tool that reads both databases; no service does.
 """
 
@@ -47,7 +48,12 @@ def reconcile(order_url: str, inventory_url: str) -> dict[str, int]:
         for order_id in sorted(orders["pending"] | orders["pending_verification"]):
             done[_verify(orders_pool, stock_pool, order_id)] += 1
         orders, reservations = _state(order_url, inventory_url)
-        for order_id in sorted(reservations["reserved"] - orders["confirmed"]):
+        for order_id in sorted(reservations["reserved"] & orders["shipped"]):
+            with UnitOfWork(stock_pool) as uow:   # OrderShipped was in flight at the cut
+                inventory_service.ship(uow, order_id)
+                uow.commit()
+            done["shipped"] += 1
+        for order_id in sorted(reservations["reserved"] - orders["confirmed"] - orders["shipped"]):
             with UnitOfWork(stock_pool) as uow:
                 inventory_service.release(uow, order_id, REASON)
                 uow.commit()

@@ -68,6 +68,16 @@ class OrderCancelled(EventData):
     reason: str = "customer_request"
 
 
+class OrderShipped(EventData):
+    """An operator shipped a confirmed order: its reservation's stock has left for good."""
+
+    event_type = "OrderShipped"
+    destination = ORDER_EVENTS
+    orderId: str
+    reservationId: str
+    items: list[Line]
+
+
 class StockReserved(EventData):
     event_type = "StockReserved"
     destination = INVENTORY_EVENTS
@@ -116,7 +126,7 @@ class VerifyOrder(EventData):
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
-    for cls in (OrderCreated, OrderConfirmed, OrderFailed, OrderCancelled, StockReserved,
+    for cls in (OrderCreated, OrderConfirmed, OrderFailed, OrderCancelled, OrderShipped, StockReserved,
                 StockReleased, LowStockAlert, OrderVerified, VerifyOrder)
 }
 

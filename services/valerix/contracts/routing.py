@@ -17,6 +17,7 @@ from valerix.contracts.events import (
     EventData,
     OrderCancelled,
     OrderFailed,
+    OrderShipped,
     OrderVerified,
     VerifyOrder,
 )
@@ -51,9 +52,10 @@ class Subscriber:
 
 
 ORDER_SERVICE = Subscriber("order", "order-service-sub", (OrderVerified,))
-# The inventory service answers verifications and hears about failed and cancelled orders
-# to release their stock.
-INVENTORY_SERVICE = Subscriber("inventory", "inventory-service-sub", (VerifyOrder, OrderFailed, OrderCancelled))
+# The inventory service answers verifications, hears about failed and cancelled orders to
+# release their stock, and about shipped ones to mark their stock gone for good.
+INVENTORY_SERVICE = Subscriber("inventory", "inventory-service-sub",
+                               (VerifyOrder, OrderFailed, OrderCancelled, OrderShipped))
 SUBSCRIBERS = (ORDER_SERVICE, INVENTORY_SERVICE)
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import REGISTRY
-
 from valerix.inventory import grpc_server, http_api
 from valerix.inventory.bootstrap import build_deps
 from valerix.inventory.metrics import StockCollector
 from valerix.inventory.settings import InventorySettings
-from valerix.kit import db, process
+from valerix.kit import db, metrics, process
 from valerix.kit.grpc_auth import require_token
 from valerix.kit.grpc_server import serve_grpc, watch_health
 from valerix.kit.http_server import serve_in_background
@@ -27,7 +25,7 @@ def main() -> None:
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers,
                                 token=require_token(settings.inventory_grpc_token))
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
-    REGISTRY.register(StockCollector(pool))
+    metrics.register_live(StockCollector(pool))
     host, port = process.split_bind(settings.inventory_http_bind)
     stop_http = serve_in_background(http_api.build_app(deps, checks), host, port,
                                     threads=settings.inventory_http_threads)

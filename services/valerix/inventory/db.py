@@ -79,13 +79,14 @@ def invariant_report(conn: Conn) -> dict[str, Any]:
     drift = conn.execute(
         "SELECT p.id, p.initial_stock, p.stock, COALESCE(sum(l.quantity), 0) AS reserved "
         "FROM products p LEFT JOIN reservation_lines l ON l.product_id = p.id "
-        "  AND EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = l.order_id AND r.status = 'reserved') "
+        "  AND EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = l.order_id "
+        "              AND r.status IN ('reserved', 'shipped')) "
         "GROUP BY p.id HAVING p.initial_stock <> p.stock + COALESCE(sum(l.quantity), 0)").fetchall()
     return {"negative_stock": int(negative["n"]) if negative else 0, "drift": drift}
 
 
 def reservations_by_status(conn: Conn) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {"reserved": set(), "rejected": set(), "released": set()}
+    found: dict[str, set[str]] = {"reserved": set(), "rejected": set(), "released": set(), "shipped": set()}
     for row in conn.execute("SELECT order_id, status FROM reservations"):
         found[row["status"]].add(row["order_id"])
     return found

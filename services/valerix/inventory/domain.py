@@ -11,6 +11,7 @@ class ReservationStatus(StrEnum):
     RESERVED = "reserved"
     REJECTED = "rejected"
     RELEASED = "released"
+    SHIPPED = "shipped"    # the stock left the warehouse: never released
 
 
 class Rejection(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from valerix.contracts.events import OrderCancelled, OrderFailed, VerifyOrder
+from valerix.contracts.events import OrderCancelled, OrderFailed, OrderShipped, VerifyOrder
 from valerix.inventory import service
 from valerix.inventory.domain import Line
 from valerix.kit.service_worker import Handlers
@@ -24,8 +24,14 @@ def release_cancelled(uow: UnitOfWork, event: OrderCancelled) -> None:
     service.release(uow, event.orderId, "order_cancelled")
 
 
+def ship(uow: UnitOfWork, event: OrderShipped) -> None:
+    """Marks the reservation shipped (never released)."""
+    service.ship(uow, event.orderId)
+
+
 HANDLERS: Handlers = {
     VerifyOrder: verify,
     OrderFailed: release_failed,
     OrderCancelled: release_cancelled,
+    OrderShipped: ship,
 }

@@ -3,6 +3,7 @@ work (the gRPC call's or the consumer's), which commits it with its events."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from valerix.contracts.events import LowStockAlert, OrderVerified, StockReleased, StockReserved
@@ -19,6 +20,8 @@ from valerix.inventory.domain import (
     releasable,
 )
 from valerix.kit.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
@@ -84,6 +87,18 @@ def release(uow: UnitOfWork, order_id: str, reason: str) -> bool:
         uow.add_event(StockReleased(orderId=order_id, productId=line["product_id"],
                                     quantity=int(line["quantity"]), newStock=new_stock, reason=reason))
     db.set_reservation_status(conn, order_id, ReservationStatus.RELEASED, reason)
+    return True
+
+
+def ship(uow: UnitOfWork, order_id: str) -> bool:
+    """Marks a held reservation shipped ("updates on shipment"): its stock stays out of the
+    count for good and no later release can give it back. A repeat changes nothing."""
+    row = db.lock_reservation(uow.conn, order_id)
+    if row is None or ReservationStatus(row["status"]) is not ReservationStatus.RESERVED:
+        if row is None or ReservationStatus(row["status"]) is not ReservationStatus.SHIPPED:
+            log.error("a shipped order holds no reservation", extra={"status": row and row["status"]})
+        return False
+    db.set_reservation_status(uow.conn, order_id, ReservationStatus.SHIPPED, "order_shipped")
     return True
 
 

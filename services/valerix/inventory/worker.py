@@ -1,5 +1,5 @@
 """The inventory worker: answers VerifyOrder, releases stock of failed and cancelled orders,
-relays the outbox."""
+marks shipped orders' reservations shipped, relays the outbox."""
 
 from __future__ import annotations
 

@@ -40,8 +40,8 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
         kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": options,
                 "application_name": name, "prepare_threshold": 2},
         reconnect_timeout=3600,
-        # A connection handed out is alive: after a database restart every idle one is dead, and
-        # without this each would fail one request or loop step before the pool replaced it.
+        # A database restart (a pod rescheduled, a failover) leaves every idle connection dead;
+        # without a check each of them fails one request with 503 after the database is back.
         check=ConnectionPool.check_connection,
     )
     pool.open(wait=False)

@@ -1,5 +1,6 @@
 """Prometheus metrics shared by every process. Correct under gunicorn: when
-PROMETHEUS_MULTIPROC_DIR is set, each scrape aggregates every worker's files."""
+PROMETHEUS_MULTIPROC_DIR is set, each scrape aggregates every worker's files, plus the live
+collectors (values read at scrape time, such as stock levels) given to register_live()."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 
@@ -49,10 +51,22 @@ CHAOS_DELAY_SECONDS = Counter("valerix_chaos_delay_seconds_total", "Seconds of G
 CHAOS_FAULTS = Counter("valerix_chaos_faults_total", "Schrodinger faults injected", ["mode"])
 
 
+_LIVE: list[Collector] = []
+
+
+def register_live(collector: Collector) -> None:
+    """A collector that reads current state at scrape time. The multiprocess files hold only
+    values a process wrote, so such a collector must join every scrape's registry itself."""
+    _LIVE.append(collector)
+    REGISTRY.register(collector)
+
+
 def registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         reg = CollectorRegistry()
         multiprocess.MultiProcessCollector(reg)
+        for collector in _LIVE:
+            reg.register(collector)
         return reg
     return REGISTRY
 

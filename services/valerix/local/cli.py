@@ -95,4 +95,6 @@ Valerix is up.
   PostgreSQL        127.0.0.1:{p.postgres}   (credentials in {home / 'credentials.json'})
   Logs              {home / 'log'}/
   Chaos             valerix chaos status | gremlin on | schrodinger on
+  Tokens            POST /api/session (a customer); valerix auth token --role operator
+                    (key in {stack.signing_key_file})
 Press Ctrl-C to stop everything.""")

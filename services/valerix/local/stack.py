@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from valerix.kit import db, embedded_pg, grpc_auth
+from valerix.kit import auth, db, embedded_pg, grpc_auth
 from valerix.kit.ports import wait_http_ok, wait_listening
 from valerix.local import extras, supervisor
 from valerix.local.config import StackConfig
@@ -27,6 +29,7 @@ SERVICES = {  # database name -> (role, migration packages)
 }
 URL_ENV = {"order_db": "ORDER_DATABASE_URL", "inventory_db": "INVENTORY_DATABASE_URL",
            "bus_db": "BUS_DATABASE_URL"}
+SIGNING_KEY_FILE = "auth-signing-key"
 
 
 def migration_files(database: str) -> list[tuple[str, str]]:
@@ -56,14 +59,26 @@ class Stack:
         path.chmod(0o600)
         return creds
 
+    def _generated(self, name: str, make: Callable[[], str]) -> Path:
+        """A secret made once per home (owner-only), kept across restarts."""
+        path = self.home / name
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(make())
+        return path
+
     def grpc_token(self) -> str:
-        """The order service's credential for inventory's gRPC, generated once into the home."""
-        path = self.home / "grpc-token"
-        if path.exists():
-            return path.read_text().strip()
-        path.touch(mode=0o600)
-        path.write_text(grpc_auth.new_token())
-        return path.read_text().strip()
+        """The order service's credential for inventory's gRPC."""
+        return self._generated("grpc-token", grpc_auth.new_token).read_text().strip()
+
+    @property
+    def signing_key_file(self) -> Path:
+        """The bearer tokens' signing key, kept so that tokens handed out survive restarts."""
+        return self._generated(SIGNING_KEY_FILE, auth.new_signing_key)
+
+    def tokens(self) -> auth.Tokens:
+        return auth.Tokens(self.signing_key_file.read_bytes().strip())
 
     def databases(self) -> dict[str, str]:
         given = {name: os.environ[env] for name, env in URL_ENV.items() if os.environ.get(env)}
@@ -88,6 +103,7 @@ class Stack:
             "INVENTORY_GRPC_TARGET": f"127.0.0.1:{p.inventory_grpc}",
             "INVENTORY_GRPC_TOKEN": self.grpc_token(),
             "CHAOS_DIR": str(self.home / "chaos"),
+            "AUTH_SIGNING_KEY_FILE": str(self.signing_key_file),
             "PROMETHEUS_URL": f"http://127.0.0.1:{p.prometheus}",
             "BACKUP_DIR": str(self.home / "backups"),
             "BACKUP_SERVICE_URL": f"http://127.0.0.1:{p.backup_service}",

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, request, url_for
 
+from valerix.kit.auth import Tokens
 from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
 from valerix.kit.web import create_app, json_body
-from valerix.order import service, storefront, views
+from valerix.order import identity, service, storefront, views
 from valerix.order.alerts import AlertsClient, alerts_view
 from valerix.order.domain import IllegalTransition, InvalidOrder
 from valerix.order.inventory_client import InventoryUnavailable
@@ -38,17 +39,20 @@ def _order_id(order_id: str) -> str:
 
 
 def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSource | None = None,
-              alerts: AlertsClient | None = None) -> Flask:
+              alerts: AlertsClient | None = None, tokens: Tokens | None = None) -> Flask:
     app = create_app("order", checks, import_name=__name__)
+    tokens = tokens or Tokens.from_env()
+    identity.register(app, tokens)  # bearer tokens on /api/orders*, and POST /api/session
 
     @app.post("/api/orders")
     def place() -> Response:
         key = _idempotency_key()
         lines = parse_order(json_body())
-        outcome = service.place_order(deps, lines, key)
+        customer = identity.caller().subject
+        outcome = service.place_order(deps, lines, key, customer_id=customer)
         answer = views.placing_answer(outcome)
         if key and isinstance(outcome, service.Placed) and outcome.first:
-            service.remember_answer(deps, key, answer.status, answer.body)
+            service.remember_answer(deps, key, answer.status, answer.body, customer_id=customer)
         response = jsonify(answer.body)
         response.status_code = answer.status
         response.headers["Location"] = url_for("get_order", order_id=answer.order_id)
@@ -58,19 +62,25 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
 
     @app.get("/api/orders/<order_id>")
     def get_order(order_id: str) -> Response:
-        return jsonify(views.record_view(service.get_order(deps, _order_id(order_id))))
+        return jsonify(views.record_view(service.get_order(deps, _order_id(order_id), identity.caller().owner)))
 
     @app.get("/api/orders")
     def list_orders() -> Response:
         query = parse_list_query(request.args)
-        orders = [views.order_view(row) for row in service.list_orders(deps, query.status, query.limit, query.after)]
+        rows = service.list_orders(deps, query.status, query.limit, query.after, identity.caller().owner)
+        orders = [views.order_view(row) for row in rows]
         next_cursor = (encode_cursor(orders[-1]["createdAt"], orders[-1]["orderId"])
                        if len(orders) == query.limit else None)
         return jsonify({"orders": orders, "nextCursor": next_cursor})
 
     @app.post("/api/orders/<order_id>/cancel")
     def cancel(order_id: str) -> Response:
-        return jsonify(views.record_view(service.cancel_order(deps, _order_id(order_id))))
+        return jsonify(views.record_view(service.cancel_order(deps, _order_id(order_id), identity.caller().owner)))
+
+    @app.post("/api/orders/<order_id>/ship")
+    def ship(order_id: str) -> Response:
+        identity.operator()
+        return jsonify(views.record_view(service.ship_order(deps, _order_id(order_id))))
 
     @app.get("/api/products")
     def products() -> Response:
@@ -96,7 +106,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         return jsonify(document())
 
     _register_errors(app)
-    storefront.register(app, deps)  # the page at /, its assets, and the live feed at /ws/orders
+    storefront.register(app, deps, tokens)  # the page at /, its assets, and the live feed at /ws/orders
     return app
 
 
@@ -125,7 +135,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(IllegalTransition)
     def _illegal(error: IllegalTransition) -> Response:
-        return _problem(Problem(409, f"Only confirmed orders can be cancelled; this one is {error.current}.",
+        return _problem(Problem(409, f"Only confirmed orders can be {error.wanted}; this one is {error.current}.",
                       orderStatus=error.current.value))
 
 

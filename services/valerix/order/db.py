@@ -15,7 +15,8 @@ Conn = psycopg.Connection[dict[str, Any]]
 
 
 def insert_order(conn: Conn, order: Order) -> None:
-    conn.execute("INSERT INTO orders (id, status) VALUES (%s, %s)", (order.id, order.status.value))
+    conn.execute("INSERT INTO orders (id, status, customer_id) VALUES (%s, %s, %s)",
+                 (order.id, order.status.value, order.customer_id))
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO order_items (order_id, line_no, product_id, quantity) VALUES (%s, %s, %s, %s)",
@@ -36,20 +37,21 @@ def record_changes(conn: Conn, order: Order) -> None:
             "INSERT INTO order_status_history (order_id, from_status, to_status, reason) VALUES (%s, %s, %s, %s)",
             [(order.id, c.from_status.value if c.from_status else None, c.to_status.value, c.reason)
              for c in order.changes])
-    payload = json.dumps({"orderId": order.id, "status": order.status.value, "reason": order.reason})
+    payload = json.dumps({"orderId": order.id, "status": order.status.value, "reason": order.reason,
+                          "customerId": order.customer_id})
     conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, payload))
     order.changes.clear()
 
 
 def lock_order(conn: Conn, order_id: str) -> Order | None:
-    row = conn.execute("SELECT id, status, reason, reservation_id FROM orders WHERE id = %s FOR UPDATE",
+    row = conn.execute("SELECT id, status, reason, reservation_id, customer_id FROM orders WHERE id = %s FOR UPDATE",
                        (order_id,)).fetchone()
     if row is None:
         return None
     items = conn.execute("SELECT product_id, quantity FROM order_items WHERE order_id = %s ORDER BY line_no",
                          (order_id,)).fetchall()
     return Order(id=row["id"], status=OrderStatus(row["status"]), reason=row["reason"],
-                 reservation_id=row["reservation_id"],
+                 reservation_id=row["reservation_id"], customer_id=row["customer_id"],
                  lines=tuple(OrderLine(i["product_id"], i["quantity"]) for i in items))
 
 
@@ -82,7 +84,7 @@ def mark_verify_resent(conn: Conn, order_id: str) -> None:
 
 
 ORDER_VIEW = """
-SELECT o.id, o.status, o.reason, o.reservation_id, o.created_at, o.updated_at,
+SELECT o.id, o.status, o.reason, o.reservation_id, o.customer_id, o.created_at, o.updated_at,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('productId', i.product_id, 'quantity', i.quantity)
                                   ORDER BY i.line_no), '[]') FROM order_items i WHERE i.order_id = o.id) AS items
 FROM orders o
@@ -99,10 +101,14 @@ def history(conn: Conn, order_id: str) -> list[dict[str, Any]]:
 
 
 def list_orders(conn: Conn, status: OrderStatus | None, limit: int,
-                after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
-    """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat."""
+                after: tuple[datetime, str] | None, owner: str | None = None) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated on (created_at, id) so pages never skip or repeat;
+    only ``owner``'s orders unless it is None (an operator)."""
     where: list[str] = []
     params: list[Any] = []
+    if owner is not None:
+        where.append("o.customer_id = %s")
+        params.append(owner)
     if status is not None:
         where.append("o.status = %s")
         params.append(status.value)
@@ -114,19 +120,20 @@ def list_orders(conn: Conn, status: OrderStatus | None, limit: int,
                         (*params, limit)).fetchall()
 
 
-def find_idempotency(conn: Conn, key: str) -> dict[str, Any] | None:
+def find_idempotency(conn: Conn, customer_id: str, key: str) -> dict[str, Any] | None:
     return conn.execute("SELECT key, request_hash, order_id, response_status, response_body "
-                        "FROM idempotency_keys WHERE key = %s", (key,)).fetchone()
+                        "FROM idempotency_keys WHERE customer_id = %s AND key = %s", (customer_id, key)).fetchone()
 
 
-def insert_idempotency(conn: Conn, key: str, request_hash: str, order_id: str) -> None:
-    conn.execute("INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES (%s, %s, %s)",
-                 (key, request_hash, order_id))
+def insert_idempotency(conn: Conn, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
+    conn.execute("INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) VALUES (%s, %s, %s, %s)",
+                 (customer_id, key, request_hash, order_id))
 
 
-def store_response(conn: Conn, key: str, status: int, body: dict[str, Any]) -> None:
+def store_response(conn: Conn, customer_id: str, key: str, status: int, body: dict[str, Any]) -> None:
     conn.execute("UPDATE idempotency_keys SET response_status = %s, response_body = %s "
-                 "WHERE key = %s AND response_status IS NULL", (status, Jsonb(body), key))
+                 "WHERE customer_id = %s AND key = %s AND response_status IS NULL",
+                 (status, Jsonb(body), customer_id, key))
 
 
 def unfinished(conn: Conn, older_than_seconds: float, limit: int) -> list[dict[str, Any]]:

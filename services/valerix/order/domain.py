@@ -19,21 +19,23 @@ class OrderStatus(StrEnum):
     CONFIRMED = "confirmed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SHIPPED = "shipped"
 
     @property
     def is_final(self) -> bool:
         return self in FINAL
 
 
-FINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+FINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.SHIPPED})
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED,
                                     OrderStatus.PENDING_VERIFICATION}),
     OrderStatus.PENDING_VERIFICATION: frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED}),
-    OrderStatus.CONFIRMED: frozenset({OrderStatus.CANCELLED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.CANCELLED, OrderStatus.SHIPPED}),
     OrderStatus.FAILED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.SHIPPED: frozenset(),
 }
 
 
@@ -75,11 +77,12 @@ class Order:
     status: OrderStatus = OrderStatus.PENDING
     reason: str | None = None
     reservation_id: str | None = None
+    customer_id: str | None = None   # None only for orders placed before customers existed
     changes: list[StatusChange] = field(default_factory=list)
 
     @classmethod
-    def place(cls, lines: list[OrderLine], order_id: str | None = None) -> Order:
-        order = cls(id=order_id or new_order_id(), lines=validate_lines(lines))
+    def place(cls, lines: list[OrderLine], order_id: str | None = None, customer_id: str | None = None) -> Order:
+        order = cls(id=order_id or new_order_id(), lines=validate_lines(lines), customer_id=customer_id)
         order.changes.append(StatusChange(None, OrderStatus.PENDING, None))
         return order
 
@@ -101,6 +104,13 @@ class Order:
 
     def cancel(self, reason: str = "customer_request") -> None:
         self._move(OrderStatus.CANCELLED, reason)
+
+    def ship(self) -> None:
+        self._move(OrderStatus.SHIPPED, None)
+
+    def visible_to(self, owner: str | None) -> bool:
+        """An operator (owner None) sees every order; a customer only its own."""
+        return owner is None or self.customer_id == owner
 
 
 def new_order_id() -> str:

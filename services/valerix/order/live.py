@@ -39,6 +39,7 @@ from prometheus_client import Counter, Gauge
 from simple_websocket import ConnectionClosed, Server
 from simple_websocket.errors import ConnectionError as WebSocketError
 
+from valerix.kit.auth import Identity, InvalidToken, Tokens, bearer
 from valerix.order.live_hub import MAX_WATCHED_IDS, LiveHub, Subscriber, message, now
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,12 @@ class LiveEndpoint:
     on purpose: a socket open for minutes must not count as one slow HTTP request in the
     average-response-time alert, nor a refused upgrade as an API 5xx in the error-rate alert."""
 
-    def __init__(self, app: WsgiApp, hub: LiveHub, slots: SocketSlots, config: SocketConfig | None = None) -> None:
+    def __init__(self, app: WsgiApp, hub: LiveHub, slots: SocketSlots, tokens: Tokens,
+                 config: SocketConfig | None = None) -> None:
         self.app = app
         self.hub = hub
         self.slots = slots
+        self.tokens = tokens
         self.config = config or SocketConfig()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -122,13 +125,18 @@ class LiveEndpoint:
         if not _same_origin(environ):
             SOCKETS_REFUSED.labels(reason="origin").inc()
             return _problem(start_response, 403, "WebSockets are accepted from this site's own pages only.")
+        try:
+            caller = socket_identity(self.tokens, environ)
+        except InvalidToken as error:
+            SOCKETS_REFUSED.labels(reason="unauthorized").inc()
+            return _problem(start_response, 401, str(error), [("WWW-Authenticate", 'Bearer realm="valerix"')])
         if self.hub.closing.is_set() or not self.slots.take():
             SOCKETS_REFUSED.labels(reason="closing" if self.hub.closing.is_set() else "full").inc()
             return _problem(start_response, 503,
                             "Every live-update slot of this server is taken; poll GET /api/orders instead.",
                             [("Retry-After", str(self.config.retry_after))])
         try:
-            mode = self._session(environ)
+            mode = self._session(environ, caller)
         finally:
             self.slots.give_back()
         if mode == "gunicorn":
@@ -136,18 +144,18 @@ class LiveEndpoint:
         start_response("200 OK", [])
         return []
 
-    def _session(self, environ: dict[str, Any]) -> str:
+    def _session(self, environ: dict[str, Any], caller: Identity) -> str:
         wake = threading.Event()
         try:
             # Daemon reader threads: one may sit in select() until its next ping after the
             # socket is gone, and must not hold a stopping worker process open meanwhile.
-            ws = Server(environ, ping_interval=self.config.ping_interval,
+            ws = Server(environ, subprotocols=[BEARER_PROTOCOL], ping_interval=self.config.ping_interval,
                         max_message_size=self.config.max_message_bytes, event_class=lambda: wake,
                         thread_class=functools.partial(threading.Thread, daemon=True))
         except (RuntimeError, WebSocketError):
             log.warning("websocket handshake failed")
             return "failed"
-        subscriber = Subscriber(wake, _query_ids(environ))
+        subscriber = Subscriber(wake, _query_ids(environ), owner=caller.owner)
         self.hub.subscribe(subscriber)
         SOCKETS_OPEN.inc()
         try:
@@ -183,6 +191,22 @@ class LiveEndpoint:
                 ws.send(text)
             if outgoing:
                 last_sent = time.monotonic()
+
+
+BEARER_PROTOCOL = "valerix.bearer"
+
+
+def socket_identity(tokens: Tokens, environ: dict[str, Any]) -> Identity:
+    """Browsers cannot set headers on a WebSocket, so the page offers two subprotocols,
+    ``valerix.bearer`` and its token (the server answers with the first only); other clients
+    may send ``Authorization: Bearer``. Never a token in the URL, where logs would keep it."""
+    offered = [p.strip() for p in environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "").split(",") if p.strip()]
+    if BEARER_PROTOCOL in offered:
+        others = [p for p in offered if p != BEARER_PROTOCOL]
+        if len(others) != 1:
+            raise InvalidToken(f"Offer the subprotocols '{BEARER_PROTOCOL}' and your token, nothing else.")
+        return tokens.verify(others[0])
+    return tokens.verify(bearer(environ.get("HTTP_AUTHORIZATION")))
 
 
 def _handle_client(subscriber: Subscriber, incoming: str | bytes) -> str | None:

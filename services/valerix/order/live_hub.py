@@ -34,8 +34,10 @@ def message(kind: str, **fields: Any) -> str:
 class Subscriber:
     """One socket's view of the feed: which orders it watches and what waits to be sent."""
 
-    def __init__(self, wake: threading.Event, order_ids: Iterable[str] | None = None) -> None:
+    def __init__(self, wake: threading.Event, order_ids: Iterable[str] | None = None,
+                 owner: str | None = None) -> None:
         self.wake = wake
+        self.owner = owner   # the customer whose orders alone it may see; None: an operator
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
         self._lagging = False
@@ -52,7 +54,9 @@ class Subscriber:
                         break
                     self.order_ids.add(order_id)
 
-    def wants(self, order_id: str) -> bool:
+    def wants(self, order_id: str, customer_id: str | None = None) -> bool:
+        if self.owner is not None and customer_id != self.owner:
+            return False
         with self._lock:
             return self.order_ids is None or order_id in self.order_ids
 
@@ -138,13 +142,14 @@ class LiveHub:
         try:
             event = json.loads(payload)
             order_id = str(event["orderId"])
+            customer_id = event.get("customerId")
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed order_status notification")
             return
         text = message("status", orderId=order_id, status=event.get("status"),
                        reason=event.get("reason"), at=now())
         for subscriber in self._everyone():
-            if subscriber.wants(order_id):
+            if subscriber.wants(order_id, customer_id):
                 subscriber.offer(text)
                 self.delivered += 1
         self._stock_due.set()

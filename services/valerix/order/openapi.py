@@ -34,7 +34,7 @@ def document() -> dict[str, Any]:
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"}, "instance": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object"}}}}
-    status_enum = ["pending", "pending_verification", "confirmed", "failed", "cancelled"]
+    status_enum = ["pending", "pending_verification", "confirmed", "failed", "cancelled", "shipped"]
     schemas["Order"] = {"type": "object", "required": ["orderId", "status", "items"], "properties": {
         "orderId": {"type": "string"}, "status": {"type": "string", "enum": status_enum},
         "reason": {"type": "string"}, "reservationId": {"type": "string"},
@@ -48,10 +48,11 @@ def document() -> dict[str, Any]:
         "orders": {"type": "array", "items": ORDER}, "nextCursor": {"type": ["string", "null"]}}}
     order_id = {"name": "orderId", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
     location = {"Location": {"schema": {"type": "string"}, "description": "the order's URL"}}
-    return {
+    spec = {
         "openapi": "3.1.0",
         "info": {"title": "Valerix order service", "version": "1.0.0",
-                 "description": "Places, reads, lists and cancels orders. Errors are RFC 9457 problems."},
+                 "description": "Places, reads, lists, cancels and ships orders. Errors are RFC 9457 "
+                                "problems. Every /api/orders call needs a bearer token."},
         "paths": {
             "/api/orders": {
                 "post": {
@@ -93,12 +94,45 @@ def document() -> dict[str, Any]:
                 "operationId": "cancelOrder", "summary": "Cancel a confirmed order (releases its stock)",
                 "parameters": [order_id],
                 "responses": {"200": _json("The cancelled order", ORDER), "404": _problem("No such order"),
+                              "409": _problem("The order is not confirmed (a shipped order stays shipped)")}}},
+            "/api/orders/{orderId}/ship": {"post": {
+                "operationId": "shipOrder", "summary": "Ship a confirmed order (operators only); a repeat "
+                                                       "answers the same",
+                "parameters": [order_id],
+                "responses": {"200": _json("The shipped order", ORDER),
+                              "403": _problem("The caller is not an operator"),
+                              "404": _problem("No such order"),
                               "409": _problem("The order is not confirmed")}}},
+            "/api/session": {"post": {
+                "operationId": "createSession", "security": [],
+                "summary": "A new guest customer and its bearer token (never an operator's)",
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"201": _json("The customer's token", {"$ref": "#/components/schemas/Session"}),
+                              "400": _problem("Body is not a JSON object"),
+                              "415": _problem("Body is not application/json")}}},
             "/health": {"get": {"operationId": "readiness", "summary": "Readiness with dependencies",
                                 "responses": {"200": {"description": "healthy"},
                                               "503": {"description": "a dependency is down"}}}},
             "/health/live": {"get": {"operationId": "liveness", "summary": "Process liveness",
                                      "responses": {"200": {"description": "alive"}}}},
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "POST /api/session for a customer; `valerix auth token --role "
+                                      "operator` for an operator"}}},
     }
+    schemas["Session"] = {"type": "object", "required": ["token", "customerId", "expiresAt"], "properties": {
+        "token": {"type": "string"}, "customerId": {"type": "string"},
+        "expiresAt": {"type": "string", "format": "date-time"}}}
+    return _secured(spec)
+
+
+def _secured(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every /api/orders* operation needs a bearer token and may answer 401."""
+    for path, operations in spec["paths"].items():
+        if path.startswith("/api/orders"):
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
+                operation["responses"]["401"] = _problem("Missing, malformed, expired or tampered bearer "
+                                                         "token (WWW-Authenticate: Bearer)")
+    return spec

@@ -17,6 +17,7 @@ from valerix.contracts.events import (
     OrderConfirmed,
     OrderCreated,
     OrderFailed,
+    OrderShipped,
     OrderVerified,
     VerifyOrder,
 )
@@ -81,13 +82,15 @@ def request_fingerprint(lines: list[OrderLine]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None) -> Placed | Replayed:
+def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None = None,
+                customer_id: str | None = None) -> Placed | Replayed:
     # The reservation's 2 s budget counts from here, so the time spent saving the order comes
     # out of it and the caller hears back within the deadline plus one short transaction.
     started = time.monotonic()
-    order = Order.place(lines)
+    order = Order.place(lines, customer_id=customer_id)
     fingerprint = request_fingerprint(lines)
-    if idempotency_key and (replay := _replay(deps, idempotency_key, fingerprint)) is not None:
+    scope = _key_scope(customer_id)
+    if idempotency_key and (replay := _replay(deps, scope, idempotency_key, fingerprint)) is not None:
         return replay
     unknown = deps.catalogue.unknown([line.product_id for line in order.lines])
     if unknown:
@@ -97,12 +100,12 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         with deps.uow() as uow:
             db.insert_order(uow.conn, order)
             if idempotency_key:
-                db.insert_idempotency(uow.conn, idempotency_key, fingerprint, order.id)
+                db.insert_idempotency(uow.conn, scope, idempotency_key, fingerprint, order.id)
             uow.add_event(OrderCreated(orderId=order.id, items=_lines(order)))
             uow.commit()
     except DuplicateKey:
         assert idempotency_key  # order ids are random; only the key can collide
-        replay = _replay(deps, idempotency_key, fingerprint)
+        replay = _replay(deps, scope, idempotency_key, fingerprint)
         assert replay is not None
         return replay
     requested_at = datetime.now(UTC)
@@ -115,11 +118,18 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
     return Placed(_confirm_or_fail(deps, order, reservation))
 
 
-def remember_answer(deps: Deps, idempotency_key: str, status: int, body: dict[str, Any]) -> None:
-    """Stores the answer given to the key's first request; repeats of the key get it back."""
+def remember_answer(deps: Deps, idempotency_key: str, status: int, body: dict[str, Any],
+                    customer_id: str | None = None) -> None:
+    """Stores the answer given to the key's first request; repeats of the key (by the same
+    customer) get it back."""
     with deps.uow() as uow:
-        db.store_response(uow.conn, idempotency_key, status, body)
+        db.store_response(uow.conn, _key_scope(customer_id), idempotency_key, status, body)
         uow.commit()
+
+
+def _key_scope(customer_id: str | None) -> str:
+    """Idempotency-Keys are per customer: another customer's key is just a new key."""
+    return customer_id or ""
 
 
 def _lines(order: Order) -> list[Line]:
@@ -172,9 +182,9 @@ def _current(deps: Deps, order_id: str) -> dict[str, Any]:
     return row
 
 
-def _replay(deps: Deps, key: str, fingerprint: str) -> Placed | Replayed | None:
+def _replay(deps: Deps, scope: str, key: str, fingerprint: str) -> Placed | Replayed | None:
     with deps.uow() as uow:
-        found = db.find_idempotency(uow.conn, key)
+        found = db.find_idempotency(uow.conn, scope, key)
         if found is None:
             return None
         if found["request_hash"] != fingerprint:
@@ -186,26 +196,28 @@ def _replay(deps: Deps, key: str, fingerprint: str) -> Placed | Replayed | None:
     return Placed(row, first=False)
 
 
-def get_order(deps: Deps, order_id: str) -> OrderRecord:
+def get_order(deps: Deps, order_id: str, owner: str | None = None) -> OrderRecord:
+    """``owner``: the customer the caller is limited to (None: an operator). Another
+    customer's order is reported missing, so nothing reveals that it exists."""
     with deps.uow() as uow:
         row = db.get_order(uow.conn, order_id)
-        if row is None:
+        if row is None or (owner is not None and row["customer_id"] != owner):
             raise OrderNotFound(order_id)
         return OrderRecord(row, db.history(uow.conn, order_id))
 
 
 def list_orders(deps: Deps, status: OrderStatus | None, limit: int,
-                after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+                after: tuple[datetime, str] | None, owner: str | None = None) -> list[dict[str, Any]]:
     with deps.uow() as uow:
-        return db.list_orders(uow.conn, status, limit, after)
+        return db.list_orders(uow.conn, status, limit, after, owner)
 
 
-def cancel_order(deps: Deps, order_id: str) -> OrderRecord:
+def cancel_order(deps: Deps, order_id: str, owner: str | None = None) -> OrderRecord:
     """confirmed -> cancelled; the stock comes back now if inventory answers, and through
     the OrderCancelled event (which inventory's worker also handles) if it does not."""
     with deps.uow() as uow:
         order = db.lock_order(uow.conn, order_id)
-        if order is None:
+        if order is None or not order.visible_to(owner):
             raise OrderNotFound(order_id)
         order.cancel()
         db.save_status(uow.conn, order)
@@ -216,6 +228,24 @@ def cancel_order(deps: Deps, order_id: str) -> OrderRecord:
         deps.inventory.release(order_id, "order_cancelled")
     except InventoryUnavailable as error:
         log.warning("release deferred to the OrderCancelled event", extra={"reason": error.reason})
+    return get_order(deps, order_id)
+
+
+def ship_order(deps: Deps, order_id: str) -> OrderRecord:
+    """confirmed -> shipped (operators only; the API checks the role). Shipping a shipped
+    order again answers the same; inventory marks the reservation shipped when it hears
+    OrderShipped. The row lock makes a racing cancel and ship take turns: one of them wins."""
+    with deps.uow() as uow:
+        order = db.lock_order(uow.conn, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        if order.status is not OrderStatus.SHIPPED:
+            order.ship()
+            db.save_status(uow.conn, order)
+            uow.add_event(OrderShipped(orderId=order.id, reservationId=order.reservation_id or "",
+                                       items=_lines(order)))
+            uow.commit()
+            metrics.ORDERS.labels(status=OrderStatus.SHIPPED.value).inc()
     return get_order(deps, order_id)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, send_from_directory
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from valerix.kit.auth import Tokens
 from valerix.kit.problems import Problem
 from valerix.order import service
 from valerix.order.inventory_client import Product
@@ -38,7 +39,7 @@ def product_view(product: Product) -> dict[str, Any]:
             "priceCents": product.price_cents}
 
 
-def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
+def register(app: Flask, deps: service.Deps, tokens: Tokens, *, slots: int | None = None,
              hub_config: HubConfig | None = None, socket_config: SocketConfig | None = None) -> LiveHub:
     @app.get("/")
     def storefront() -> Response:
@@ -53,7 +54,7 @@ def register(app: Flask, deps: service.Deps, *, slots: int | None = None,
     hub = LiveHub(deps.database_url,
                   lambda: [product_view(p) for p in deps.inventory.products()], hub_config)
     size = LiveSettings().socket_slots() if slots is None else slots
-    app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size), socket_config)  # type: ignore[method-assign]
+    app.wsgi_app = LiveEndpoint(app.wsgi_app, hub, SocketSlots(size), tokens, socket_config)  # type: ignore[method-assign]
     app.extensions["valerix.live"] = hub
     close_sockets_on_sigterm(hub)
     return hub

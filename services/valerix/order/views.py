@@ -42,7 +42,7 @@ def record_view(record: OrderRecord) -> dict[str, Any]:
 def answer_for(view: dict[str, Any]) -> Answer:
     body = order_view(view)
     status = OrderStatus(view["status"])
-    if status is OrderStatus.CONFIRMED:
+    if status in (OrderStatus.CONFIRMED, OrderStatus.SHIPPED):
         return Answer(201, body, view["id"])
     if status in (OrderStatus.FAILED, OrderStatus.CANCELLED):
         return Answer(409, body, view["id"])

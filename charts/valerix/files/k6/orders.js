@@ -1,6 +1,7 @@
 /*
  * Valerix order load: the ONE k6 script, run by `scripts/bench` on a laptop and by the chart's
- * k6 Job in Kubernetes. It only drives POST /api/orders; whoever runs it turns chaos on
+ * k6 Job in Kubernetes. It only drives POST /api/orders (after one POST /api/session per VU in
+ * setup()); whoever runs it turns chaos on
  * (scripts/bench writes the chaos files, in a cluster `valerix chaos --kubernetes ...`).
  *
  * Environment contract (every variable optional):
@@ -22,6 +23,9 @@
  *   THRESHOLDS  "off" drops every threshold (pure measurement) default on
  *   RECORD      "1" logs one JSON line per order to the console: {"id","s"(status),"ms","t"(epoch ms)};
  *               scripts/bench reads them via --console-output FILE --log-format raw
+ *
+ * Identity: setup() asks POST /api/session for one guest customer per VU (the most VUs the run
+ * may use); each VU sends its own bearer token, as that many storefronts would.
  *
  * Outcomes: 201 confirmed, 202 pending_verification (the order was *affected* by chaos and is
  * finished asynchronously), 409 failed (insufficient stock). Anything else counts as an error.
@@ -76,19 +80,35 @@ export const options = {
 };
 
 const PARAMS = {
-  headers: { 'Content-Type': 'application/json' },
   tags: { name: 'POST /api/orders' },
   timeout: '10s',
   // 409 (out of stock) is a correct business answer, not a failed request.
   responseCallback: http.expectedStatuses(201, 202, 409),
 };
 
-export default function () {
+export function setup() {
+  const count = RATE > 0 ? Math.max(MAX_VUS, VUS) : VUS;
+  const request = ['POST', `${BASE_URL}/api/session`, null,
+    { responseType: 'text', tags: { name: 'POST /api/session' }, timeout: '10s' }];
+  const tokens = [];
+  for (let start = 0; start < count; start += 50) {
+    const batch = Array.from({ length: Math.min(50, count - start) }, () => request);
+    for (const res of http.batch(batch)) {
+      if (res.status !== 201) throw new Error(`POST /api/session answered ${res.status}`);
+      tokens.push(res.json('token'));
+    }
+  }
+  return { tokens };
+}
+
+export default function (data) {
+  const token = data.tokens[(__VU - 1) % data.tokens.length];
+  const params = { ...PARAMS, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` } };
   const body = JSON.stringify({
     productId: PRODUCTS[Math.floor(Math.random() * PRODUCTS.length)],
     quantity: 1 + Math.floor(Math.random() * MAX_QTY),
   });
-  const res = http.post(`${BASE_URL}/api/orders`, body, PARAMS);
+  const res = http.post(`${BASE_URL}/api/orders`, body, params);
   const status = res.status;
   const ms = res.timings.duration;
   const isAffected = status === 202;

@@ -12,14 +12,16 @@
     pending_verification: "Verifying with the warehouse",
     confirmed: "Confirmed",
     failed: "Not placed",
-    cancelled: "Cancelled"
+    cancelled: "Cancelled",
+    shipped: "Shipped"
   };
   var STEP_LABEL = {
     pending: "Received",
     pending_verification: "Verifying with the warehouse",
     confirmed: "Confirmed",
     failed: "Not placed",
-    cancelled: "Cancelled"
+    cancelled: "Cancelled",
+    shipped: "Shipped"
   };
   var REASON_TEXT = {
     insufficient_stock: "not enough stock",
@@ -90,10 +92,64 @@
     return "web-" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
+  // --- session: a guest customer's bearer token, fetched on the first visit and kept --------
+  var SESSION_KEY = "valerix.session";
+  var current = null;            // {token, customerId, expiresAt}
+  var sessionPromise = null;
+
+  function fresh(s) {
+    return s && typeof s.token === "string" && Date.parse(s.expiresAt) - Date.now() > 60000;
+  }
+
+  function storedSession() {
+    try { return JSON.parse(window.localStorage.getItem(SESSION_KEY) || "null"); } catch (e) { return null; }
+  }
+
+  // refused: the token the API just answered 401 to; dropped unless another call already did.
+  function session(refused) {
+    if (refused && current && current.token === refused) {
+      current = null;
+      try { window.localStorage.removeItem(SESSION_KEY); } catch (e) { /* storage blocked */ }
+    }
+    if (!fresh(current)) current = fresh(storedSession()) ? storedSession() : null;
+    if (current) return Promise.resolve(current);
+    if (!sessionPromise) {
+      sessionPromise = fetch("/api/session", { method: "POST", headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (response.status !== 201) throw new Error("no session");
+          return response.json();
+        })
+        .then(function (s) {
+          current = s;
+          sessionPromise = null;
+          try { window.localStorage.setItem(SESSION_KEY, JSON.stringify(s)); } catch (e) { /* memory only */ }
+          return s;
+        }, function (e) { sessionPromise = null; throw e; });
+    }
+    return sessionPromise;
+  }
+
   // --- HTTP ---------------------------------------------------------------------------------
-  function api(path, options) {
+  function api(path, options, retried) {
+    if (path.indexOf("/api/orders") === 0) {
+      var token = null;
+      return session(null).then(function (s) {
+        token = s.token;
+        return send(path, options, token);
+      }).then(function (r) {
+        if (r.status === 401 && !retried) {  // expired or from an old key: a new guest session
+          return session(token).then(function () { return api(path, options, true); });
+        }
+        return r;
+      });
+    }
+    return send(path, options, null);
+  }
+
+  function send(path, options, token) {
     options = options || {};
     var init = { method: options.method || "GET", headers: { Accept: "application/json" }, cache: "no-store" };
+    if (token) init.headers.Authorization = "Bearer " + token;
     if (options.body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
@@ -374,6 +430,8 @@
       showResult("error", "We could not place your order.", "Reason: " + reasonText(o.reason) + ". Nothing was charged or reserved.");
     } else if (o.status === "cancelled") {
       showResult("cancelled", id + " is cancelled.", "Its stock went back on the shelf.");
+    } else if (o.status === "shipped") {
+      showResult("confirmed", id + " has shipped.", "It is on its way to you.");
     }
   }
 
@@ -537,7 +595,18 @@
   function connect() {
     if (!("WebSocket" in window)) { setMode("polling"); return; }
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/orders";
-    try { socket = new WebSocket(url); } catch (e) { setMode("polling"); return; }
+    session(null).then(function (s) {
+      // Browsers cannot set headers on a WebSocket: the token rides as a second subprotocol.
+      try { socket = new WebSocket(url, ["valerix.bearer", s.token]); } catch (e) { setMode("polling"); return; }
+      listen();
+    }, function () {
+      setMode("polling");
+      window.setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    });
+  }
+
+  function listen() {
     socket.addEventListener("message", onMessage);
     socket.addEventListener("open", armWatchdog);
     socket.addEventListener("close", function () {
