@@ -27,6 +27,11 @@ class Sent:
     error: str | None = None
 
 
+def _retry_after(response: httpx.Response | None) -> float:
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    return float(value) if value.isdigit() else 1.0
+
+
 def guest_token(client: httpx.Client) -> str:
     response = client.post("/api/session")
     response.raise_for_status()
@@ -60,6 +65,8 @@ def drive(base_url: str, seconds: float, concurrency: int = 6, max_orders: int =
                     sent = Sent(None, 0, None, None, time.monotonic() - started, time.time(), repr(error))
                 with lock:
                     results.append(sent)
+                if sent.status in (0, 503):  # as a polite client would: not a hot loop against an outage
+                    time.sleep(min(1.0, _retry_after(response if sent.status else None)))
                 if between:
                     between()
 

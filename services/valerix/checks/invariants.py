@@ -47,6 +47,14 @@ def _check(name: str, bad: Iterable[str], what: str) -> Check:
     return Check(name, not bad, f"{len(bad)} {what}" if bad else "holds", bad[:10])
 
 
+# Units taken by active or shipped reservations beyond what a product ever had.
+OVERSOLD = ("SELECT COALESCE(sum(GREATEST(0, held - initial_stock)), 0) AS units FROM ("
+            "  SELECT p.id, p.initial_stock, COALESCE(sum(l.quantity), 0) AS held FROM products p"
+            "  LEFT JOIN reservation_lines l ON l.product_id = p.id AND EXISTS ("
+            "    SELECT 1 FROM reservations r WHERE r.order_id = l.order_id AND r.status IN ('reserved', 'shipped'))"
+            "  GROUP BY p.id, p.initial_stock) AS per_product")
+
+
 def unfinished_count(order_url: str) -> int:
     with psycopg.connect(order_url, row_factory=dict_row) as conn:
         row = conn.execute("SELECT count(*) AS n FROM orders WHERE status <> ALL(%s)", (list(FINAL),)).fetchone()
@@ -60,7 +68,9 @@ def check(order_url: str, inventory_url: str, acknowledged: Iterable[str] = ()) 
         counts = {status: len(ids) for status, ids in orders.items()}
         reservations = inventory_db.reservations_by_status(ic)
         stock = inventory_db.invariant_report(ic)
+        oversold = ic.execute(OVERSOLD).fetchone()
         per_order = ic.execute("SELECT order_id FROM reservations GROUP BY order_id HAVING count(*) > 1").fetchall()
+    counts["oversold_units"] = int(oversold["units"]) if oversold else 0
     all_orders = set().union(*orders.values())
     held = reservations["reserved"]
     gone = reservations["shipped"]
@@ -79,6 +89,7 @@ def check(order_url: str, inventory_url: str, acknowledged: Iterable[str] = ()) 
         _check("only shipped orders have shipped reservations", gone - orders["shipped"],
                "shipped reservations of unshipped orders"),
         _check("every acknowledged order exists", set(acknowledged) - all_orders, "acknowledged orders are missing"),
+        Check("no unit oversold", counts["oversold_units"] == 0, f"{counts['oversold_units']} units oversold"),
         _check("every order is final", orders["pending"] | orders["pending_verification"], "orders not final"),
     ]
     return Report(checks, counts)

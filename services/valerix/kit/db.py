@@ -9,11 +9,15 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+# The database did not answer (down, restarting, pool exhausted, timed out): the caller cannot
+# know more than "try again". The HTTP layer maps these to 503 + Retry-After; a use case that
+# has already committed its write catches them to answer with what it knows instead.
+UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
 # Every session runs with bounded waits so a stuck lock can never hang a request forever.
 SESSION_SETTINGS = {"statement_timeout": "15000", "lock_timeout": "10000",
                     "idle_in_transaction_session_timeout": "60000"}

@@ -68,6 +68,16 @@ class EmbeddedPostgres:
     def admin_url(self) -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def settings(self) -> list[str]:
+        return ["-c", "listen_addresses=127.0.0.1", "-p", str(self.port), "-c", "unix_socket_directories=",
+                "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "fsync=on"]
+
+    def foreground_command(self) -> list[str]:
+        """The server in the foreground, for a supervisor that restarts it when it dies (as a
+        StatefulSet's kubelet would). Run it as ``run_as_user()``."""
+        return [str(pg_bin() / "postgres"), "-D", str(self.pgdata), *self.settings]
+
     def is_running(self) -> bool:
         return _run(pg_bin() / "pg_ctl", "-D", self.pgdata, "status", check=False).returncode == 0
 
@@ -84,10 +94,7 @@ class EmbeddedPostgres:
         if not (pgdata / "PG_VERSION").exists():
             self._initdb()
         if not self.is_running():
-            options = (
-                f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-                "-c max_connections=300 -c shared_buffers=128MB -c fsync=on"
-            )
+            options = " ".join(a if a and " " not in a else f"'{a}'" for a in self.settings)
             _run(pg_bin() / "pg_ctl", "-D", pgdata, "-l", pgdata / "server.log", "-w", "-t", "60",
                  "-o", options, "start")
         return self
@@ -106,6 +113,11 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.is_running():
             _run(pg_bin() / "pg_ctl", "-D", self.pgdata, "-w", "-m", "fast", "stop")
+
+
+def run_as_user() -> str | None:
+    """The user the server runs as: our own, or an unprivileged one when we are root."""
+    return RUN_AS if _as_root() else None
 
 
 def provision_database(admin_url: str, name: str, role: str, password: str) -> str:

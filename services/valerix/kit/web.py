@@ -9,12 +9,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from flask import Flask, Response, g, jsonify, request
-from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from valerix.kit import health, logs, metrics
+from valerix.kit import db, health, logs, metrics
 from valerix.kit.problems import Problem, problem_response
 
 log = logging.getLogger(__name__)
@@ -71,12 +69,13 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         headers = {"Allow": ", ".join(allowed)} if allowed else {}
         return problem_response(Problem(code, detail, headers=headers), request.path)
 
-    @app.errorhandler(psycopg.OperationalError)
-    @app.errorhandler(PoolTimeout)
     def _database_down(error: Exception) -> Response:
         log.error("database unavailable", extra={"error": repr(error)})
         return problem_response(Problem(503, "The database is not answering; try again shortly.",
                                         headers={"Retry-After": "2"}), request.path)
+
+    for unavailable in db.UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_down)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -115,7 +115,7 @@ class Stack:
     def programs(self) -> list[supervisor.Program]:
         p, run = self.config.ports, self.home / "run"
         valerix = [sys.executable, "-m", "valerix"]
-        programs = [
+        programs = [*self._database_programs(),
             supervisor.Program("order-api", [*valerix, "order", "api"], {
                 "ORDER_API_BIND": f"127.0.0.1:{p.order_api}",
                 "ORDER_API_WORKERS": str(self.config.order_api_workers),
@@ -132,11 +132,21 @@ class Stack:
         programs += extras.programs(self.config, self.home, valerix)
         return programs
 
+    def _database_programs(self) -> list[supervisor.Program]:
+        """Our own PostgreSQL runs in the foreground under supervisor, first up and last down, so
+        a crash of its postmaster is restarted (with crash recovery) as a StatefulSet would."""
+        if self.pg is None:
+            return []
+        return [supervisor.Program("postgres", self.pg.foreground_command(), {"LC_ALL": "C"},
+                                   user=embedded_pg.run_as_user(), priority=1, stopsignal="INT", shared_env=False)]
+
     def start(self, wait: float = 60.0) -> Stack:
         for folder in ("log", "run", "chaos", "backups"):
             (self.home / folder).mkdir(parents=True, exist_ok=True)
         self.databases()
         migrate_all(self.urls)
+        if self.pg is not None:
+            self.pg.stop()  # pg_ctl started it to provision and migrate; supervisor keeps it from here
         conf = supervisor.write_config(self.home, self.programs(), self.environment())
         self._supervisord = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],

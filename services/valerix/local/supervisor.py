@@ -13,6 +13,10 @@ class Program:
     name: str
     command: list[str]
     env: dict[str, str]
+    user: str | None = None
+    priority: int = 999          # lower starts first and stops last
+    stopsignal: str = "TERM"
+    shared_env: bool = True      # False: only its own env (the database needs no app secrets)
 
 
 def _env_line(env: dict[str, str]) -> str:
@@ -35,12 +39,14 @@ def write_config(home: Path, programs: list[Program], common_env: dict[str, str]
         "[supervisorctl]", f"serverurl=unix://{home / 'run' / 'supervisor.sock'}", "",
     ]
     for program in programs:
-        env = {**common_env, **program.env}
+        env = {**(common_env if program.shared_env else {}), **program.env}
         lines += [
             f"[program:{program.name}]",
             f"command={shlex.join(program.command).replace('%', '%%')}",
             f"directory={home}",
             f"environment={_env_line(env)}",
+            *([f"user={program.user}"] if program.user else []),
+            f"priority={program.priority}", f"stopsignal={program.stopsignal}",
             "autostart=true", "autorestart=true", "startsecs=1", "startretries=1000",
             "stopasgroup=true", "killasgroup=true", "stopwaitsecs=15", "redirect_stderr=true",
             f"stdout_logfile={home / 'log' / (program.name + '.log')}",
