@@ -25,7 +25,7 @@ IMAGES = {"valerix": f"localhost/valerix:{TAG}", "postgres": f"localhost/valerix
 VALUES = (
     "image.repository=localhost/valerix", f"image.tag={TAG}", "image.pullPolicy=Never",
     "postgresql.image.repository=localhost/valerix-postgres", f"postgresql.image.tag={TAG}",
-    "postgresql.image.pullPolicy=Never",
+    "postgresql.image.digest=", "postgresql.image.pullPolicy=Never",
     "k6.image.repository=localhost/valerix-k6", f"k6.image.tag={TAG}", "k6.image.pullPolicy=Never",
     "order.api.replicas=2", "order.worker.replicas=2", "inventory.api.replicas=2", "inventory.worker.replicas=2",
     "k6.enabled=true", "k6.vus=2", "k6.rate=4", "k6.duration=10s", "k6.thresholds.p99Ms=1500",
