@@ -123,7 +123,10 @@ def test_fifty_open_sockets_leave_the_api_answering(pg, home):
 def server(pg) -> Iterator[Storefront]:
     folder = Path(tempfile.mkdtemp(prefix="valerix-live-"))
     try:
-        with running_storefront(pg.admin_url, folder, workers=2, threads=8, slots=4) as running:
+        # Every socket here comes from 127.0.0.1: that one client may use all of a worker's slots
+        # (the per-client cap has its own tests in test_live_limits.py).
+        with running_storefront(pg.admin_url, folder, workers=2, threads=8, slots=4,
+                                extra_env={"ORDER_WS_SLOTS_PER_CLIENT": "4"}) as running:
             yield running
     finally:
         shutil.rmtree(folder, ignore_errors=True)
