@@ -120,9 +120,14 @@ def list_orders(conn: Conn, status: OrderStatus | None, limit: int,
                         (*params, limit)).fetchall()
 
 
-def find_idempotency(conn: Conn, customer_id: str, key: str) -> dict[str, Any] | None:
-    return conn.execute("SELECT key, request_hash, order_id, response_status, response_body "
-                        "FROM idempotency_keys WHERE customer_id = %s AND key = %s", (customer_id, key)).fetchone()
+def find_idempotency(conn: Conn, customer_id: str, key: str, in_flight_seconds: float) -> dict[str, Any] | None:
+    """The key's row; ``in_flight``: created within the bound (its first request may still be
+    answering), by the database's clock, which every api process shares."""
+    return conn.execute(
+        "SELECT key, request_hash, order_id, response_status, response_body, "
+        "created_at > clock_timestamp() - make_interval(secs => %s) AS in_flight "
+        "FROM idempotency_keys WHERE customer_id = %s AND key = %s",
+        (in_flight_seconds, customer_id, key)).fetchone()
 
 
 def insert_idempotency(conn: Conn, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
