@@ -24,8 +24,9 @@ T = TypeVar("T")
 # throttled RESOURCE_EXHAUSTED, a half-rolled-out credential's UNAUTHENTICATED) can fail an order
 # or surface as a 500: an unknown outcome goes the verification path, and the client metric
 # shows the code.
+_SERVER_ERROR: UnavailableReason = "server_error"
 _REASONS: dict[grpc.StatusCode, UnavailableReason] = {
-    code: "server_error" for code in grpc.StatusCode if code is not grpc.StatusCode.OK
+    code: _SERVER_ERROR for code in grpc.StatusCode if code is not grpc.StatusCode.OK
 } | {
     grpc.StatusCode.DEADLINE_EXCEEDED: "grpc_timeout",
     grpc.StatusCode.UNAVAILABLE: "connection_error",
