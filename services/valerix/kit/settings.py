@@ -20,3 +20,6 @@ class CommonSettings(BaseSettings):
     metrics_port: int = 9100
     db_pool_size: int = 10
     consumer_threads: int = 4   # competing consumers per queue or subscription in a worker
+    # A failed message is retried after base, 2*base, 4*base ... seconds, at most cap, until it succeeds.
+    consumer_backoff_base_s: float = 1.0
+    consumer_backoff_cap_s: float = 60.0

@@ -5,4 +5,5 @@ from prometheus_client import Counter, Gauge
 ORDERS = Counter("valerix_orders_total", "Orders reaching each status", ["status"])
 PENDING_VERIFICATION = Gauge("valerix_orders_pending_verification", "Orders waiting for verification",
                              multiprocess_mode="livemostrecent")
+ASSERTED = Counter("valerix_reconciler_asserted_total", "Final order states asserted to inventory")
 SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from valerix.contracts.events import (
+    FinalStatesAsserted,
     Line,
     OrderCancelled,
     OrderConfirmed,
@@ -315,6 +316,30 @@ def apply_verification(uow: UnitOfWork, verified: OrderVerified) -> None:
         uow.add_event(OrderFailed(orderId=order.id, reason=verified.reason or "rejected"))
     db.save_status(uow.conn, order)
     metrics.ORDERS.labels(status=order.status.value).inc()
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    after: float = 300.0   # seconds an order is final before its state is asserted to inventory
+    batch: int = 500
+
+
+def assert_final_states(uow: UnitOfWork, policy: ReconcilePolicy) -> int:
+    """The reconciler's order half: tells inventory, once per final state, what it must hold
+    (FinalStatesAsserted); inventory repairs any drift (a release or shipment its own event
+    never achieved) and counts it. Returns how many orders were asserted."""
+    rows = db.unasserted_final(uow.conn, policy.after, policy.batch)
+    if not rows:
+        return 0
+    by_status: dict[str, list[str]] = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row["id"])
+    uow.add_event(FinalStatesAsserted(
+        released=by_status.get("failed", []) + by_status.get("cancelled", []),
+        held=by_status.get("confirmed", []), shipped=by_status.get("shipped", [])))
+    db.mark_asserted(uow.conn, [row["id"] for row in rows])
+    metrics.ASSERTED.inc(len(rows))
+    return len(rows)
 
 
 @dataclass(frozen=True)

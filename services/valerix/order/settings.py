@@ -17,3 +17,5 @@ class OrderSettings(CommonSettings):
     order_api_threads: int = 32
     sweeper_resend_after_s: float = 10.0
     sweeper_fail_after_s: float = 120.0
+    reconcile_after_s: float = 300.0      # final this long before the reconciler asserts the state
+    reconcile_interval_s: float = 15.0
