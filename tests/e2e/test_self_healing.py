@@ -24,7 +24,7 @@ from valerix.local.stack import Stack
 
 from support import auth
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # a 6-minute outage, then the healing
 
 OUTAGE_SECONDS = 360
 OLD_MAX_DELIVERIES = 10  # what dead-lettered a release before (about 4-5 minutes of retries)
