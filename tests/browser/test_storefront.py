@@ -251,3 +251,38 @@ def test_without_a_socket_slot_the_page_polls_every_2_s(browser, shop, shots):
             expect(page.locator("#connection")).to_have_attribute("data-mode", "live", timeout=15_000)
         finally:
             page.context.close()
+
+
+@pytest.mark.parametrize("lost", ["connection_dropped", "answered_503"])
+def test_a_retry_after_a_lost_answer_places_one_order(desktop, shop, lost):
+    """The shop places the order but the page never learns it: the connection drops, or a
+    proxy answers 503 in its place. The page keeps the Idempotency-Key until a definitive
+    answer, so pressing the button again finds that order instead of placing a second one."""
+    page = desktop
+    keys: list[str | None] = []
+
+    def lose_the_first_answer(route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) > 1:
+            route.continue_()
+            return
+        route.fetch()  # the shop receives it and places the order...
+        if lost == "connection_dropped":  # ...but its answer never arrives
+            route.abort("connectionreset")
+        else:
+            route.fulfill(status=503, content_type="application/problem+json",
+                          body='{"title": "Service Unavailable", "status": 503, "detail": "Try again."}')
+
+    page.route("**/api/orders", lose_the_first_answer)
+    place(page, "SKU-003", "1")
+    result = page.locator("#result")
+    expect(result).to_have_attribute("data-kind", "error")
+    expect(result).to_contain_text("you will not be charged twice")
+    page.get_by_role("button", name="Place order").click()
+    expect(result).to_have_attribute("data-kind", "confirmed")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    mine = httpx.get(f"{shop.url}/api/orders", headers=shop.customer_of(page), timeout=5).json()["orders"]
+    assert [o["orderId"] for o in mine] == [page.evaluate("window.valerixStorefront.state.answered")]

@@ -136,3 +136,49 @@ def test_bus_stats_become_gauges(bus):
     assert metrics.BUS_DEAD_LETTERS.labels(entity=VERIFY_ORDERS)._value.get() == 0
 
 
+
+
+def test_what_can_never_be_processed_is_dead_lettered_at_once(bus, service_pool):
+    """An unknown event type or data that does not fit its type: no retry can help."""
+    from valerix.contracts.routing import INVENTORY_SERVICE
+    from valerix.kit.service_worker import dispatcher
+
+    handle = dispatcher(INVENTORY_SERVICE, {t: lambda uow, data: None for t in INVENTORY_SERVICE.receives})
+    bus.publish(VERIFY_ORDERS, probe(1))
+    bus.publish(VERIFY_ORDERS, Envelope(eventType="VerifyOrder", data={"orderId": 7}))
+    Consumer(bus, VERIFY_ORDERS, service_pool, "test-consumer", handle).step(wait_seconds=2)
+    dead = sorted(bus.peek(VERIFY_ORDERS, dead_letter=True), key=lambda m: m.sequence_number)
+    assert [(m.dead_letter_reason, m.delivery_count) for m in dead] == [("UnknownEventType", 1),
+                                                                         ("InvalidEventData", 1)]
+
+
+def test_a_transient_failure_is_retried_past_the_old_delivery_limit_until_it_succeeds(bus_db_url, service_pool):
+    """The contract's entities dead-letter only as a last resort: a handler failing 15 times
+    (an outage outlasting the 10 deliveries that used to dead-letter a release) still gets
+    its effect once, and nothing is dead-lettered."""
+    from dataclasses import replace
+
+    from valerix.contracts.routing import TOPOLOGY
+    from valerix.kit.bus.postgres import PostgresBus
+
+    failures = {"left": 15}
+
+    def flaky(uow, envelope):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("the database is down")
+        record_effect(uow, envelope)
+
+    real = PostgresBus(bus_db_url, topology=replace(TOPOLOGY, lock_duration_seconds=2.0), poll_seconds=0.1)
+    try:
+        real.publish(VERIFY_ORDERS, probe(1))
+        c = Consumer(real, VERIFY_ORDERS, service_pool, "test-consumer", flaky, backoff_base=0.01, backoff_cap=0.05)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not effects(service_pool):
+            c.step(wait_seconds=0.2)
+        assert effects(service_pool) == [1]
+        assert failures["left"] == 0
+        s = stats(real, VERIFY_ORDERS)
+        assert (s.active, s.scheduled, s.dead_letter) == (0, 0, 0)
+    finally:
+        real.close()

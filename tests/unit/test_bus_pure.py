@@ -36,7 +36,7 @@ def test_subscription_paths_round_trip():
 def test_default_topology_is_the_seed_entities():
     assert TOPOLOGY.receivable() == ["verify-orders", "order-events/subscriptions/inventory-service-sub",
                                     "inventory-events/subscriptions/order-service-sub"]
-    assert (TOPOLOGY.max_delivery_count, TOPOLOGY.lock_duration_seconds) == (10, 30.0)
+    assert (TOPOLOGY.max_delivery_count, TOPOLOGY.lock_duration_seconds) == (2000, 30.0)
 
 
 @pytest.mark.parametrize(("count", "expected"), [(0, 1), (1, 1), (2, 2), (3, 4), (7, 60), (50, 60)])

@@ -39,6 +39,7 @@ class FakeOrderDb:
     def __init__(self) -> None:
         self.orders: dict[str, Stored] = {}
         self.keys: dict[tuple[str, str], dict[str, Any]] = {}   # (customer, key) -> the key's row
+        self.in_flight = True  # whether keys without an answer are younger than the in-flight bound
 
     def _copy(self, order: Order) -> Order:
         return replace(order, changes=[])
@@ -52,9 +53,10 @@ class FakeOrderDb:
         self.keys[customer_id, key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
                                        "response_status": None, "response_body": None}
 
-    def find_idempotency(self, conn: object, customer_id: str, key: str) -> dict[str, Any] | None:
+    def find_idempotency(self, conn: object, customer_id: str, key: str,
+                         in_flight_seconds: float) -> dict[str, Any] | None:
         found = self.keys.get((customer_id, key))
-        return dict(found) if found else None
+        return {**found, "in_flight": self.in_flight} if found else None
 
     def store_response(self, conn: object, customer_id: str, key: str, status: int, body: dict[str, Any]) -> None:
         if self.keys[customer_id, key]["response_status"] is None:
@@ -225,7 +227,11 @@ def test_place_refuses_unknown_products_before_writing(world):
 
 def test_a_repeated_key_gets_the_remembered_answer_and_another_body_is_refused(world):
     first = _placed(service.place_order(world.deps, LINES, "key-1"))
-    # The first request has not stored its answer yet: a repeat sees the order as it is.
+    # The first request has not stored its answer yet: a repeat is told to come back...
+    with pytest.raises(service.RequestInFlight):
+        service.place_order(world.deps, LINES, "key-1")
+    # ...and once the first is past the in-flight bound (it died unanswered), sees the order as it is.
+    world.db.in_flight = False
     again = service.place_order(world.deps, LINES, "key-1")
     assert isinstance(again, service.Placed) and not again.first and again.order["id"] == first["id"]
     service.remember_answer(world.deps, "key-1", 201, {"orderId": first["id"]})
@@ -234,6 +240,14 @@ def test_a_repeated_key_gets_the_remembered_answer_and_another_body_is_refused(w
     with pytest.raises(service.IdempotencyMismatch):
         service.place_order(world.deps, [OrderLine("SKU-001", 3)], "key-1")
     assert len(world.db.orders) == 1
+
+
+def test_a_repeat_of_a_pending_answer_shows_the_order_as_it_is_now(world):
+    first = _placed(service.place_order(world.deps, LINES, "key-2"))
+    service.remember_answer(world.deps, "key-2", 202, {"orderId": first["id"], "status": "pending_verification"})
+    again = service.place_order(world.deps, LINES, "key-2")
+    assert isinstance(again, service.Placed) and not again.first
+    assert again.order["id"] == first["id"] and again.order["status"] == first["status"]
 
 
 # --- cancel -----------------------------------------------------------------------------

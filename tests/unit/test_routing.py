@@ -16,11 +16,13 @@ def test_the_topology_is_derived_from_the_subscribers():
     assert TOPOLOGY.queues == ("verify-orders",)
     assert TOPOLOGY.topics == {"order-events": ("inventory-service-sub",), "inventory-events": ("order-service-sub",)}
     assert TOPOLOGY.filters == {"order-events/subscriptions/inventory-service-sub": ("OrderFailed", "OrderCancelled",
-                                                                                   "OrderShipped"),
+                                                                                   "OrderShipped",
+                                                                                   "FinalStatesAsserted"),
                                 "inventory-events/subscriptions/order-service-sub": ("OrderVerified",)}
     assert INVENTORY_SERVICE.entities() == {
         "verify-orders": ("VerifyOrder",),
-        "order-events/subscriptions/inventory-service-sub": ("OrderFailed", "OrderCancelled", "OrderShipped")}
+        "order-events/subscriptions/inventory-service-sub": ("OrderFailed", "OrderCancelled", "OrderShipped",
+                                                             "FinalStatesAsserted")}
 
 
 def test_each_services_table_matches_what_the_contract_routes_to_it():

@@ -30,6 +30,7 @@ PRODUCERS: dict[str, str] = {
     "LowStockAlert": "inventory: a reservation takes a product's stock below its threshold",
     "OrderVerified": "inventory worker: the answer to VerifyOrder (reserved or rejected)",
     "VerifyOrder": "order api (ReserveStock timed out or failed) and the order sweeper (re-send)",
+    "FinalStatesAsserted": "order worker's reconciler: final orders, once each, so inventory repairs drift",
 }
 
 _EXAMPLE_TIME = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -49,6 +50,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "OrderVerified": {"orderId": "ord-7f3a", "outcome": "reserved", "reservationId": "res-91c2"},
     "VerifyOrder": {"orderId": "ord-7f3a", "items": _LINES, "originalRequestTime": "2026-11-27T11:59:58Z",
                     "reason": "grpc_timeout"},
+    "FinalStatesAsserted": {"released": ["ord-7f3a"], "held": ["ord-8b41"], "shipped": []},
 }
 
 

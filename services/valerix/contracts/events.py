@@ -115,6 +115,19 @@ class OrderVerified(EventData):
     reason: str | None = None
 
 
+class FinalStatesAsserted(EventData):
+    """The order worker's reconciler: what inventory must hold for orders that became final a
+    while ago (each order asserted once, after the events that should have done it had their
+    chance). Inventory repairs drift it finds: it releases what ``released`` orders still hold,
+    marks ``shipped`` ones shipped, and reports ``held`` (confirmed) orders holding nothing."""
+
+    event_type = "FinalStatesAsserted"
+    destination = ORDER_EVENTS
+    released: list[str] = Field(default_factory=list)   # failed or cancelled orders
+    held: list[str] = Field(default_factory=list)       # confirmed orders
+    shipped: list[str] = Field(default_factory=list)
+
+
 class VerifyOrder(EventData):
     event_type = "VerifyOrder"
     destination = VERIFY_ORDERS
@@ -127,7 +140,7 @@ class VerifyOrder(EventData):
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (OrderCreated, OrderConfirmed, OrderFailed, OrderCancelled, OrderShipped, StockReserved,
-                StockReleased, LowStockAlert, OrderVerified, VerifyOrder)
+                StockReleased, LowStockAlert, OrderVerified, VerifyOrder, FinalStatesAsserted)
 }
 
 

@@ -15,6 +15,7 @@ from valerix.contracts.events import (
     ORDER_EVENTS,
     VERIFY_ORDERS,
     EventData,
+    FinalStatesAsserted,
     OrderCancelled,
     OrderFailed,
     OrderShipped,
@@ -53,9 +54,10 @@ class Subscriber:
 
 ORDER_SERVICE = Subscriber("order", "order-service-sub", (OrderVerified,))
 # The inventory service answers verifications, hears about failed and cancelled orders to
-# release their stock, and about shipped ones to mark their stock gone for good.
+# release their stock, about shipped ones to mark their stock gone for good, and the order
+# reconciler's assertions to repair whatever those events did not achieve.
 INVENTORY_SERVICE = Subscriber("inventory", "inventory-service-sub",
-                               (VerifyOrder, OrderFailed, OrderCancelled, OrderShipped))
+                               (VerifyOrder, OrderFailed, OrderCancelled, OrderShipped, FinalStatesAsserted))
 SUBSCRIBERS = (ORDER_SERVICE, INVENTORY_SERVICE)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from valerix.contracts.events import OrderCancelled, OrderFailed, OrderShipped, VerifyOrder
-from valerix.inventory import service
+from valerix.contracts.events import FinalStatesAsserted, OrderCancelled, OrderFailed, OrderShipped, VerifyOrder
+from valerix.inventory import metrics, service
 from valerix.inventory.domain import Line
 from valerix.kit.service_worker import Handlers
 from valerix.kit.uow import UnitOfWork
@@ -29,9 +29,17 @@ def ship(uow: UnitOfWork, event: OrderShipped) -> None:
     service.ship(uow, event.orderId)
 
 
+def reconcile(uow: UnitOfWork, event: FinalStatesAsserted) -> None:
+    """Repairs drift from the order service's final states and counts it."""
+    for kind, count in service.reconcile(uow, event.released, event.held, event.shipped).items():
+        if count:
+            metrics.RECONCILER_REPAIRS.labels(kind=kind).inc(count)
+
+
 HANDLERS: Handlers = {
     VerifyOrder: verify,
     OrderFailed: release_failed,
     OrderCancelled: release_cancelled,
     OrderShipped: ship,
+    FinalStatesAsserted: reconcile,
 }

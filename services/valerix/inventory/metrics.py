@@ -11,6 +11,8 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
 RESERVATIONS = Counter("valerix_reservations_total", "ReserveStock outcomes", ["outcome"])
+RECONCILER_REPAIRS = Counter("valerix_reconciler_repairs_total",
+                             "Drift between orders and reservations the reconciler found", ["kind"])
 
 
 class StockCollector(Collector):

@@ -104,6 +104,27 @@ def ship(uow: UnitOfWork, order_id: str) -> bool:
     return True
 
 
+def reconcile(uow: UnitOfWork, released: list[str], held: list[str], shipped: list[str]) -> dict[str, int]:
+    """The reconciler's inventory half: makes reservations match the order service's final
+    states. Released (failed, cancelled) orders give back what they still hold; shipped ones are
+    marked shipped; a confirmed or shipped order whose reservation is gone cannot be repaired
+    here (its stock may be sold again) and is reported. Returns the drift found, by kind."""
+    drift = {"released_held_reservation": 0, "marked_shipped": 0, "confirmed_without_reservation": 0}
+    for order_id in released:
+        if release(uow, order_id, "reconciler"):
+            drift["released_held_reservation"] += 1
+    for order_id in [*held, *shipped]:
+        row = db.lock_reservation(uow.conn, order_id)
+        status = ReservationStatus(row["status"]) if row else None
+        if status is ReservationStatus.RESERVED and order_id in shipped:
+            ship(uow, order_id)
+            drift["marked_shipped"] += 1
+        elif status not in (ReservationStatus.RESERVED, ReservationStatus.SHIPPED):
+            log.error("a confirmed order holds no reservation", extra={"orderId": order_id, "status": status})
+            drift["confirmed_without_reservation"] += 1
+    return drift
+
+
 def verify(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """The recovery path for an order whose caller timed out: reserve-or-read, then answer."""
     outcome = reserve(uow, order_id, lines)

@@ -26,7 +26,7 @@ def main() -> None:
         return subscribe(bus, pool, INVENTORY_SERVICE, HANDLERS, {
             VERIFY_ORDERS: ("inventory-verifier", settings.consumer_threads),
             releases: ("inventory-releaser", 1),
-        })
+        }, backoff=(settings.consumer_backoff_base_s, settings.consumer_backoff_cap_s))
 
     run_service_worker("inventory", settings, settings.inventory_database_url.get_secret_value(), loops,
                        tables=db.TABLES)

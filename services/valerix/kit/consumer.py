@@ -1,10 +1,13 @@
 """Idempotent bus consumers: each handler runs in a unit of work that also records the
 event id in ``inbox``, so a redelivered message changes nothing the second time.
 
-Failure policy: a handler exception abandons the message with exponential back-off; the
-bus dead-letters it after the entity's max delivery count. A body that is not an envelope
-is dead-lettered at once. A poison message therefore costs a few retries and never blocks
-the messages behind it (the bus hands those to the next receive).
+Failure policy: a message that can never be processed (a body that is not an envelope, an
+unknown event type, data that does not fit it: ``Unprocessable``) is dead-lettered at once.
+Any other handler exception is taken as transient (a database outage, a lock timeout): the
+message is abandoned with exponential back-off and retried until it succeeds, so a release or
+shipment effect survives an outage of any length (the entity's max delivery count is only a
+last resort against a handler bug). A failing message never blocks the messages behind it
+(the bus hands those to the next receive).
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ INSERT INTO inbox (consumer, event_id) VALUES (%s, %s)
 ON CONFLICT (consumer, event_id) DO NOTHING
 RETURNING true AS fresh
 """
+
+
+class Unprocessable(Exception):
+    """The message can never be processed, however often it is retried: dead-letter it."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(f"{reason}: {description}")
+        self.reason = reason
+        self.description = description
 
 
 def backoff_seconds(delivery_count: int, *, base: float = 1.0, cap: float = 60.0) -> float:
@@ -74,6 +86,12 @@ class Consumer:
                 self._handler(uow, envelope)
                 uow.commit()
             return "handled"
+        except Unprocessable as error:
+            log.error("message can never be processed; dead-lettered", extra={
+                "consumer": self.name, "eventId": envelope.eventId, "eventType": envelope.eventType,
+                "reason": error.reason})
+            self._bus.dead_letter(message, error.reason, error.description[:2000])
+            return "dead_lettered"
         except Exception:
             delay = backoff_seconds(message.delivery_count, base=self._backoff[0], cap=self._backoff[1])
             log.exception("handler failed; the message will be retried", extra={

@@ -39,7 +39,11 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
         open=False,
         kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": options,
                 "application_name": name, "prepare_threshold": 2},
-        reconnect_timeout=3600,
+        # The pool's reconnection back-off doubles without a cap (1, 2, 4 ... s): after a
+        # 6-minute outage its next attempt would come minutes after the database is back. Giving
+        # an attempt up after 30 s lets the next request start a fresh one, so the gap between
+        # attempts stays under ~16 s however long the outage.
+        reconnect_timeout=30,
         # A database restart (a pod rescheduled, a failover) leaves every idle connection dead;
         # without a check each of them fails one request with 503 after the database is back.
         check=ConnectionPool.check_connection,

@@ -10,13 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
 
 from valerix.contracts.events import Envelope, EventData
 from valerix.contracts.routing import Subscriber
 from valerix.kit import db, logs, retention
 from valerix.kit.bus import Bus, bus_check, open_bus
 from valerix.kit.bus.port import TrimmableBus
-from valerix.kit.consumer import Consumer, Handler, bus_stats_loop
+from valerix.kit.consumer import Consumer, Handler, Unprocessable, bus_stats_loop
 from valerix.kit.health import Check
 from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
@@ -37,7 +38,12 @@ def dispatcher(subscriber: Subscriber, handlers: Handlers) -> Handler:
                          f"routes {sorted(t.__name__ for t in subscriber.receives)} to it")
 
     def handle(uow: UnitOfWork, envelope: Envelope) -> None:
-        data = envelope.parse_data()
+        try:
+            data = envelope.parse_data()
+        except KeyError:
+            raise Unprocessable("UnknownEventType", f"no event type {envelope.eventType!r}") from None
+        except ValidationError as error:
+            raise Unprocessable("InvalidEventData", str(error)) from None
         log_order_id.set(getattr(data, "orderId", None))
         handler = handlers.get(type(data))
         if handler is not None:  # an event the service does not act on (an unfiltered subscription)
@@ -47,7 +53,7 @@ def dispatcher(subscriber: Subscriber, handlers: Handlers) -> Handler:
 
 
 def subscribe(bus: Bus, pool: ConnectionPool[Any], subscriber: Subscriber, handlers: Handlers,
-              consumers: Mapping[str, tuple[str, int]]) -> dict[str, Loop]:
+              consumers: Mapping[str, tuple[str, int]], backoff: tuple[float, float] = (1.0, 60.0)) -> dict[str, Loop]:
     """The consumer loops of every entity the contract routes to ``subscriber``; ``consumers``
     names each entity's consumer (its inbox key) and how many of them compete for it."""
     if set(consumers) != set(subscriber.entities()):
@@ -56,15 +62,17 @@ def subscribe(bus: Bus, pool: ConnectionPool[Any], subscriber: Subscriber, handl
     handle = dispatcher(subscriber, handlers)
     loops: dict[str, Loop] = {}
     for entity, (name, count) in consumers.items():
-        loops.update(competing_consumers(bus, entity, pool, name, handle, count))
+        loops.update(competing_consumers(bus, entity, pool, name, handle, count, backoff))
     return loops
 
 
 def competing_consumers(bus: Bus, entity: str, pool: ConnectionPool[Any], name: str, handler: Handler,
-                        count: int) -> dict[str, Loop]:
+                        count: int, backoff: tuple[float, float] = (1.0, 60.0)) -> dict[str, Loop]:
     """``count`` consumers of one entity (SKIP LOCKED shares the messages), so the recovery
     path keeps up when many orders need it."""
-    return {f"{name}-{i}": Consumer(bus, entity, pool, name, handler).run_forever for i in range(count)}
+    base, cap = backoff
+    return {f"{name}-{i}": Consumer(bus, entity, pool, name, handler, backoff_base=base, backoff_cap=cap).run_forever
+            for i in range(count)}
 
 
 def api_basics(service: str, settings: CommonSettings,

@@ -25,3 +25,6 @@ class CommonSettings(BaseSettings):
     inbox_retention_s: float = 7 * 86400.0     # handled event ids
     dead_letter_retention_s: float = 14 * 86400.0  # dead-lettered messages of the embedded bus
     consumer_threads: int = 4   # competing consumers per queue or subscription in a worker
+    # A failed message is retried after base, 2*base, 4*base ... seconds, at most cap, until it succeeds.
+    consumer_backoff_base_s: float = 1.0
+    consumer_backoff_cap_s: float = 60.0

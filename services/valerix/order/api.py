@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import psycopg
 from flask import Flask, Response, jsonify, request, url_for
 
 from valerix.kit.auth import Tokens
@@ -128,6 +129,17 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(service.IdempotencyMismatch)
     def _mismatch(error: service.IdempotencyMismatch) -> Response:
         return _problem(Problem(422, "This Idempotency-Key was already used with a different body."))
+
+    @app.errorhandler(service.RequestInFlight)
+    def _in_flight(error: service.RequestInFlight) -> Response:
+        return _problem(Problem(409, "A request with this Idempotency-Key is still being answered; "
+                                     "repeat it in a moment.", headers={"Retry-After": "1"}))
+
+    @app.errorhandler(psycopg.DataError)
+    def _unstorable(error: psycopg.DataError) -> Response:
+        # Only input reaches the database as data (a NUL byte, an over-long or out-of-range
+        # value); whatever the parsers let through, it is the client's to fix.
+        return _problem(Problem(400, "A value in the request cannot be stored or searched for."))
 
     @app.errorhandler(service.OrderNotFound)
     def _missing(error: service.OrderNotFound) -> Response:

@@ -58,7 +58,7 @@ def lock_order(conn: Conn, order_id: str) -> Order | None:
 def save_status(conn: Conn, order: Order, *, verify_sent: bool = False) -> None:
     conn.execute(
         "UPDATE orders SET status = %s, reason = %s, reservation_id = %s, updated_at = clock_timestamp(), "
-        "verify_attempts = verify_attempts + %s, "
+        "verify_attempts = verify_attempts + %s, asserted_at = NULL, "
         "last_verify_at = CASE WHEN %s THEN clock_timestamp() ELSE last_verify_at END WHERE id = %s",
         (order.status.value, order.reason, order.reservation_id, int(verify_sent), verify_sent, order.id))
     record_changes(conn, order)
@@ -120,9 +120,14 @@ def list_orders(conn: Conn, status: OrderStatus | None, limit: int,
                         (*params, limit)).fetchall()
 
 
-def find_idempotency(conn: Conn, customer_id: str, key: str) -> dict[str, Any] | None:
-    return conn.execute("SELECT key, request_hash, order_id, response_status, response_body "
-                        "FROM idempotency_keys WHERE customer_id = %s AND key = %s", (customer_id, key)).fetchone()
+def find_idempotency(conn: Conn, customer_id: str, key: str, in_flight_seconds: float) -> dict[str, Any] | None:
+    """The key's row; ``in_flight``: created within the bound (its first request may still be
+    answering), by the database's clock, which every api process shares."""
+    return conn.execute(
+        "SELECT key, request_hash, order_id, response_status, response_body, "
+        "created_at > clock_timestamp() - make_interval(secs => %s) AS in_flight "
+        "FROM idempotency_keys WHERE customer_id = %s AND key = %s",
+        (in_flight_seconds, customer_id, key)).fetchone()
 
 
 def insert_idempotency(conn: Conn, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
@@ -144,6 +149,21 @@ def unfinished(conn: Conn, older_than_seconds: float, limit: int) -> list[dict[s
         "AND coalesce(last_verify_at, updated_at) < clock_timestamp() - make_interval(secs => %s) "
         "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (older_than_seconds, limit)).fetchall()
+
+
+def unasserted_final(conn: Conn, older_than_seconds: float, limit: int) -> list[dict[str, Any]]:
+    """Final orders whose state the reconciler has not asserted yet, final for longer than the
+    bound (their own events had their chance); locked, skipping busy ones."""
+    return conn.execute(
+        "SELECT id, status FROM orders WHERE asserted_at IS NULL "
+        "AND status IN ('confirmed', 'failed', 'cancelled', 'shipped') "
+        "AND updated_at < clock_timestamp() - make_interval(secs => %s) "
+        "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (older_than_seconds, limit)).fetchall()
+
+
+def mark_asserted(conn: Conn, order_ids: list[str]) -> None:
+    conn.execute("UPDATE orders SET asserted_at = clock_timestamp() WHERE id = ANY(%s)", (order_ids,))
 
 
 def count_pending_verification(conn: Conn) -> int:

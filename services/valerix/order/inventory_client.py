@@ -20,16 +20,23 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 UnavailableReason = Literal["grpc_timeout", "connection_error", "server_error"]
 T = TypeVar("T")
 
+# Every status has a reason, so no answer inventory gives (a rolling deploy's UNIMPLEMENTED, a
+# throttled RESOURCE_EXHAUSTED, a half-rolled-out credential's UNAUTHENTICATED) can fail an order
+# or surface as a 500: an unknown outcome goes the verification path, and the client metric
+# shows the code.
+_SERVER_ERROR: UnavailableReason = "server_error"
 _REASONS: dict[grpc.StatusCode, UnavailableReason] = {
+    code: _SERVER_ERROR for code in grpc.StatusCode if code is not grpc.StatusCode.OK
+} | {
     grpc.StatusCode.DEADLINE_EXCEEDED: "grpc_timeout",
     grpc.StatusCode.UNAVAILABLE: "connection_error",
-    grpc.StatusCode.INTERNAL: "server_error",
-    grpc.StatusCode.UNKNOWN: "server_error",
     grpc.StatusCode.CANCELLED: "connection_error",
-    # A credential mismatch (a half-rolled-out Secret) must not fail the order: it goes the
-    # verification path like any other unknown outcome, and the client metric shows the code.
-    grpc.StatusCode.UNAUTHENTICATED: "server_error",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "connection_error",
 }
+
+
+def unavailable_reason(code: grpc.StatusCode) -> UnavailableReason:
+    return _REASONS.get(code, "server_error")
 
 
 class InventoryUnavailable(Exception):
@@ -86,10 +93,7 @@ class InventoryClient:
         except grpc.RpcError as error:
             status = error.code()
             code = status.name
-            reason = _REASONS.get(status)
-            if reason is None:
-                raise
-            raise InventoryUnavailable(reason, error.details() or code) from None
+            raise InventoryUnavailable(unavailable_reason(status), error.details() or code) from None
         finally:
             metrics.GRPC_CLIENT.labels(method=method, code=code).observe(time.perf_counter() - started)
 

@@ -7,4 +7,5 @@ PENDING_VERIFICATION = Gauge("valerix_orders_pending_verification", "Orders wait
                              multiprocess_mode="livemostrecent")
 OLDEST_UNFINISHED = Gauge("valerix_orders_oldest_unfinished_age_seconds",
                           "Age of the oldest order not yet final (0: none)", multiprocess_mode="livemostrecent")
+ASSERTED = Counter("valerix_reconciler_asserted_total", "Final order states asserted to inventory")
 SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])

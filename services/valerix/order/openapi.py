@@ -18,11 +18,24 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
 
 
-def _json(description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _json(description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None,
+          links: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
         response["headers"] = headers
+    if links:
+        response["links"] = links
     return response
+
+
+# What a client can do next with an order it was answered (OpenAPI links: how tools such as
+# schemathesis chain the calls statefully).
+_THE_ORDER = {"orderId": "$response.body#/orderId"}
+ORDER_LINKS = {
+    "GetOrder": {"operationId": "getOrder", "parameters": _THE_ORDER},
+    "CancelOrder": {"operationId": "cancelOrder", "parameters": _THE_ORDER},
+    "ShipOrder": {"operationId": "shipOrder", "parameters": _THE_ORDER},
+}
 
 
 @cache
@@ -63,11 +76,13 @@ def document() -> dict[str, Any]:
                         {"$ref": "#/components/schemas/SingleItemOrder"},
                         {"$ref": "#/components/schemas/MultiItemOrder"}]}}}},
                     "responses": {
-                        "201": _json("Confirmed: stock is reserved", ORDER, location),
+                        "201": _json("Confirmed: stock is reserved", ORDER, location, ORDER_LINKS),
                         "202": _json("Pending verification: inventory was slow; poll the Location", ORDER,
-                                     {**location, "Retry-After": {"schema": {"type": "integer"}}}),
+                                     {**location, "Retry-After": {"schema": {"type": "integer"}}}, ORDER_LINKS),
                         "400": _problem("Body is not JSON or a header is malformed"),
-                        "409": _json("Failed: insufficient stock", ORDER),
+                        "409": {**_json("Failed: insufficient stock", ORDER, links=ORDER_LINKS),
+                                "description": "Failed: insufficient stock; or (a problem, with Retry-After) "
+                                               "the Idempotency-Key's first request is still in flight"},
                         "413": _problem("Body too large"),
                         "415": _problem("Body is not application/json"),
                         "422": _problem("Invalid order, unknown product, or Idempotency-Key reused "
@@ -81,25 +96,29 @@ def document() -> dict[str, Any]:
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                      "maximum": 100, "default": 20}},
                         {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 200}}],
-                    "responses": {"200": _json("A page of orders",
-                                               {"$ref": "#/components/schemas/OrderPage"}),
+                    "responses": {"200": _json("A page of orders", {"$ref": "#/components/schemas/OrderPage"},
+                                               links={"NextPage": {"operationId": "listOrders", "parameters": {
+                                                   "cursor": "$response.body#/nextCursor"}}}),
                                   "400": _problem("Bad query parameter")},
                 },
             },
             "/api/orders/{orderId}": {"get": {
                 "operationId": "getOrder", "summary": "An order with its items and status history",
                 "parameters": [order_id],
-                "responses": {"200": _json("The order", ORDER), "404": _problem("No such order")}}},
+                "responses": {"200": _json("The order", ORDER, links=ORDER_LINKS),
+                              "404": _problem("No such order")}}},
             "/api/orders/{orderId}/cancel": {"post": {
                 "operationId": "cancelOrder", "summary": "Cancel a confirmed order (releases its stock)",
                 "parameters": [order_id],
-                "responses": {"200": _json("The cancelled order", ORDER), "404": _problem("No such order"),
+                "responses": {"200": _json("The cancelled order", ORDER, links={"GetOrder": ORDER_LINKS["GetOrder"]}),
+                              "404": _problem("No such order"),
                               "409": _problem("The order is not confirmed (a shipped order stays shipped)")}}},
             "/api/orders/{orderId}/ship": {"post": {
                 "operationId": "shipOrder", "summary": "Ship a confirmed order (operators only); a repeat "
                                                        "answers the same",
                 "parameters": [order_id],
-                "responses": {"200": _json("The shipped order", ORDER),
+                "responses": {"200": _json("The shipped order", ORDER, links={
+                                  "GetOrder": ORDER_LINKS["GetOrder"], "CancelOrder": ORDER_LINKS["CancelOrder"]}),
                               "403": _problem("The caller is not an operator"),
                               "404": _problem("No such order"),
                               "409": _problem("The order is not confirmed")}}},

@@ -17,6 +17,7 @@ from valerix.kit.problems import Problem
 from valerix.order.domain import MAX_LINES, MAX_QUANTITY, PRODUCT_ID, OrderLine, OrderStatus
 
 MAX_CURSOR = 200
+MAX_ORDER_ID = 64
 BAD_CURSOR = "The cursor is not one this API gave out."
 
 ProductId = StrictStr
@@ -96,6 +97,10 @@ def encode_cursor(created_at: str, order_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(order_id)
+        when = datetime.fromisoformat(created_at)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise Problem(400, BAD_CURSOR) from None
+    # Only what encode_cursor writes: an order id the database can compare (no NUL, not huge).
+    if not isinstance(order_id, str) or not order_id.isprintable() or len(order_id) > MAX_ORDER_ID:
+        raise Problem(400, BAD_CURSOR)
+    return when, order_id

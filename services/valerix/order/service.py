@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from valerix.contracts.events import (
+    FinalStatesAsserted,
     Line,
     OrderCancelled,
     OrderConfirmed,
@@ -42,6 +43,16 @@ class IdempotencyMismatch(Exception):
 
 class OrderNotFound(Exception):
     pass
+
+
+class RequestInFlight(Exception):
+    """The Idempotency-Key's first request is still being answered (IETF Idempotency-Key
+    draft: 409, try again shortly)."""
+
+
+# How long a key without a stored answer counts as in flight: past it, its first request
+# died before answering, and a repeat answers from the order as it is now.
+IN_FLIGHT_SECONDS = 10.0
 
 
 @dataclass
@@ -108,23 +119,45 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         replay = _replay(deps, scope, idempotency_key, fingerprint)
         assert replay is not None
         return replay
+    try:
+        return Placed(_reserve(deps, order, started))
+    except Exception:
+        # The order exists, so the caller must learn where it is, never a 5xx: the sweeper
+        # verifies it with inventory and finalises it (a pending order is its to move).
+        log.exception("the order is saved but placing it failed afterwards; the sweeper will verify it")
+        return Placed(_unsettled_view(order))
+
+
+def _reserve(deps: Deps, order: Order, started: float) -> dict[str, Any]:
     requested_at = datetime.now(UTC)
     try:
         budget = deps.inventory.reserve_deadline - (time.monotonic() - started)
         reservation = deps.inventory.reserve(order.id, order.lines, timeout=budget)
     except InventoryUnavailable as error:
         log.warning("inventory did not answer; verifying asynchronously", extra={"reason": error.reason})
-        return Placed(_await_verification(deps, order, error.reason, requested_at))
-    return Placed(_confirm_or_fail(deps, order, reservation))
+        return _await_verification(deps, order, error.reason, requested_at)
+    return _confirm_or_fail(deps, order, reservation)
+
+
+def _unsettled_view(order: Order) -> dict[str, Any]:
+    """The answer for a saved order whose outcome we could not learn or record."""
+    now = datetime.now(UTC)
+    return {"id": order.id, "status": OrderStatus.PENDING_VERIFICATION.value, "reason": None,
+            "reservation_id": None, "created_at": now, "updated_at": now,
+            "items": [{"productId": line.product_id, "quantity": line.quantity} for line in order.lines]}
 
 
 def remember_answer(deps: Deps, idempotency_key: str, status: int, body: dict[str, Any],
                     customer_id: str | None = None) -> None:
     """Stores the answer given to the key's first request; repeats of the key (by the same
-    customer) get it back."""
-    with deps.uow() as uow:
-        db.store_response(uow.conn, _key_scope(customer_id), idempotency_key, status, body)
-        uow.commit()
+    customer) get it back. Failing to store it costs nothing but the exact replay: once the key
+    is no longer in flight, a repeat answers from the order as it is."""
+    try:
+        with deps.uow() as uow:
+            db.store_response(uow.conn, _key_scope(customer_id), idempotency_key, status, body)
+            uow.commit()
+    except Exception:
+        log.exception("could not store the answer of an Idempotency-Key")
 
 
 def _key_scope(customer_id: str | None) -> str:
@@ -184,12 +217,15 @@ def _current(deps: Deps, order_id: str) -> dict[str, Any]:
 
 def _replay(deps: Deps, scope: str, key: str, fingerprint: str) -> Placed | Replayed | None:
     with deps.uow() as uow:
-        found = db.find_idempotency(uow.conn, scope, key)
+        found = db.find_idempotency(uow.conn, scope, key, IN_FLIGHT_SECONDS)
         if found is None:
             return None
         if found["request_hash"] != fingerprint:
             raise IdempotencyMismatch(key)
-        if found["response_status"] is not None:
+        if found["response_status"] is None and found["in_flight"]:
+            raise RequestInFlight(key)
+        # A definitive answer replays exactly; a pending one (202) shows where the order is now.
+        if found["response_status"] not in (None, 202):
             return Replayed(found["response_status"], found["response_body"], found["order_id"])
         row = db.get_order(uow.conn, found["order_id"])
     assert row is not None
@@ -222,13 +258,22 @@ def cancel_order(deps: Deps, order_id: str, owner: str | None = None) -> OrderRe
         order.cancel()
         db.save_status(uow.conn, order)
         uow.add_event(OrderCancelled(orderId=order.id))
+        record = _record(uow, order_id)  # read before the commit: nothing after it may fail the answer
         uow.commit()
     metrics.ORDERS.labels(status=OrderStatus.CANCELLED.value).inc()
     try:
         deps.inventory.release(order_id, "order_cancelled")
     except InventoryUnavailable as error:
         log.warning("release deferred to the OrderCancelled event", extra={"reason": error.reason})
-    return get_order(deps, order_id)
+    except Exception:
+        log.exception("release deferred to the OrderCancelled event")
+    return record
+
+
+def _record(uow: UnitOfWork, order_id: str) -> OrderRecord:
+    row = db.get_order(uow.conn, order_id)
+    assert row is not None
+    return OrderRecord(row, db.history(uow.conn, order_id))
 
 
 def ship_order(deps: Deps, order_id: str) -> OrderRecord:
@@ -239,14 +284,17 @@ def ship_order(deps: Deps, order_id: str) -> OrderRecord:
         order = db.lock_order(uow.conn, order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        if order.status is not OrderStatus.SHIPPED:
+        shipping = order.status is not OrderStatus.SHIPPED
+        if shipping:
             order.ship()
             db.save_status(uow.conn, order)
             uow.add_event(OrderShipped(orderId=order.id, reservationId=order.reservation_id or "",
                                        items=_lines(order)))
-            uow.commit()
-            metrics.ORDERS.labels(status=OrderStatus.SHIPPED.value).inc()
-    return get_order(deps, order_id)
+        record = _record(uow, order_id)  # read before the commit: nothing after it may fail the answer
+        uow.commit()
+    if shipping:
+        metrics.ORDERS.labels(status=OrderStatus.SHIPPED.value).inc()
+    return record
 
 
 # --- recovery (run by the worker) -------------------------------------------------------
@@ -268,6 +316,30 @@ def apply_verification(uow: UnitOfWork, verified: OrderVerified) -> None:
         uow.add_event(OrderFailed(orderId=order.id, reason=verified.reason or "rejected"))
     db.save_status(uow.conn, order)
     metrics.ORDERS.labels(status=order.status.value).inc()
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    after: float = 300.0   # seconds an order is final before its state is asserted to inventory
+    batch: int = 500
+
+
+def assert_final_states(uow: UnitOfWork, policy: ReconcilePolicy) -> int:
+    """The reconciler's order half: tells inventory, once per final state, what it must hold
+    (FinalStatesAsserted); inventory repairs any drift (a release or shipment its own event
+    never achieved) and counts it. Returns how many orders were asserted."""
+    rows = db.unasserted_final(uow.conn, policy.after, policy.batch)
+    if not rows:
+        return 0
+    by_status: dict[str, list[str]] = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row["id"])
+    uow.add_event(FinalStatesAsserted(
+        released=by_status.get("failed", []) + by_status.get("cancelled", []),
+        held=by_status.get("confirmed", []), shipped=by_status.get("shipped", [])))
+    db.mark_asserted(uow.conn, [row["id"] for row in rows])
+    metrics.ASSERTED.inc(len(rows))
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -18,3 +18,5 @@ class OrderSettings(CommonSettings):
     sweeper_resend_after_s: float = 10.0
     sweeper_fail_after_s: float = 120.0
     idempotency_retention_s: float = 86400.0  # as Stripe keeps keys: a retry after a day is a new order
+    reconcile_after_s: float = 300.0      # final this long before the reconciler asserts the state
+    reconcile_interval_s: float = 15.0

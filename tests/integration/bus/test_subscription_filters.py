@@ -28,6 +28,6 @@ def test_a_filtered_subscription_gets_only_its_event_types(bus_url):
 def test_the_default_topology_routes_each_service_only_what_it_acts_on():
     inventory_sub = TOPOLOGY.filters[subscription_path("order-events", "inventory-service-sub")]
     order_sub = TOPOLOGY.filters[subscription_path("inventory-events", "order-service-sub")]
-    assert set(inventory_sub) == {"OrderFailed", "OrderCancelled", "OrderShipped"}
+    assert set(inventory_sub) == {"OrderFailed", "OrderCancelled", "OrderShipped", "FinalStatesAsserted"}
     assert order_sub == (OrderVerified.event_type,)
     assert subject_filter(("OrderFailed", "O'Brien")) == "sys.Label IN ('OrderFailed', 'O''Brien')"

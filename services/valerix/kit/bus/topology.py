@@ -25,7 +25,11 @@ class Topology:
     # subscription path -> the event types (message subjects) it receives; absent: every event
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lock_duration_seconds: float = 30.0
-    max_delivery_count: int = 10
+    # Consumers retry a transient failure (a database outage) with back-off until it passes:
+    # dead-lettering is for what can never be processed, which the consumer does at once. The
+    # count is only a last resort against a handler bug (2,000 is Service Bus's maximum:
+    # about a day at the 60 s back-off cap, 16 h at Service Bus's 30 s lock).
+    max_delivery_count: int = 2000
     duplicate_window_seconds: float = 600.0
 
     def receivable(self) -> list[str]:

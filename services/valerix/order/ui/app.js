@@ -461,7 +461,9 @@
     button.textContent = "Placing…";
     showResult("working", "Placing your order…");
     api("/api/orders", { method: "POST", body: order, headers: { "Idempotency-Key": state.pendingKey.key } }).then(function (r) {
-      state.pendingKey = null;
+      // Only a definitive answer retires the key: after a 5xx (or a lost answer, below) the
+      // order may exist, and pressing the button again must find it, never place a second.
+      if (r.status < 500) state.pendingKey = null;
       if (r.body && r.body.orderId && (r.status === 201 || r.status === 202 || r.status === 409)) {
         remember(r.body);
         state.answered = r.body.orderId;
@@ -475,7 +477,8 @@
         refused(r);
       } else {
         showResult("error", "The shop is having trouble right now.",
-          ((r.body && r.body.detail) ? String(r.body.detail) + " " : "") + "Nothing was ordered; please try again in a moment.");
+          ((r.body && r.body.detail) ? String(r.body.detail) + " " : "") +
+          "Press “Place order” again in a moment; if the order went through, you will not be charged twice.");
       }
       loadProducts();
     }).catch(function () {
