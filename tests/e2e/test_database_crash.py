@@ -27,6 +27,9 @@ from valerix.local.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 
+OBSERVED_OUTAGE = 8.0  # seconds of orders watched after the kill
+
+
 @pytest.fixture(scope="module")
 def stack():
     home = Path(tempfile.mkdtemp(prefix="valerix-pgcrash-"))
@@ -69,20 +72,12 @@ def test_a_postgres_crash_under_load_heals_by_itself_and_loses_nothing(stack):
         watcher = threading.Thread(target=watch_outage, args=(stack, token, seen, stop))
         watcher.start()
         started = time.monotonic()
-        health_codes = []
-        while time.monotonic() - started < HEALTHY_WITHIN:
-            try:
-                health_codes.append(httpx.get(f"{stack.order_url}/health", timeout=3).status_code)
-            except httpx.HTTPError:
-                health_codes.append(0)
-            if health_codes[-1] == 503:
-                break
-            time.sleep(0.05)
+        time.sleep(OBSERVED_OUTAGE)  # the watcher places orders through the crash and the restart
         outcome["recovered"] = both_healthy(stack, HEALTHY_WITHIN)
         outcome["took"] = time.monotonic() - started
         stop.set()
         watcher.join()
-        outcome["health"], outcome["outage"] = health_codes, seen
+        outcome["outage"] = seen
 
     crasher = threading.Thread(target=crash)
     crasher.start()
@@ -91,7 +86,8 @@ def test_a_postgres_crash_under_load_heals_by_itself_and_loses_nothing(stack):
 
     assert outcome["recovered"] is not None, f"not healthy {HEALTHY_WITHIN} s after the crash"
     assert stack.pid_of("postgres") not in (0, postmaster), "supervisor did not restart PostgreSQL"
-    assert 503 in outcome["health"], "the outage was never visible in /health"
+    # (/health may not see it: a restart quicker than the probe's timeout is only a wait.
+    # The next test keeps the database down and requires /health to say so.)
     outage = outcome["outage"]
     assert outage and all(code in (201, 202, 409, 503) for code, _, _ in outage), Counter(c for c, _, _ in outage)
     assert all(after is not None for code, after, _ in outage if code == 503), "503 without Retry-After"
@@ -123,11 +119,15 @@ def test_while_the_database_stays_down_an_order_gets_503_with_retry_after(stack)
         stack.ctl("stop", "postgres")
         try:
             response = client.post("/api/orders", json={"productId": "SKU-007", "quantity": 1})
-            health = httpx.get(f"{stack.order_url}/health", timeout=10)
+            health = [httpx.get(f"{stack.order_url}/health", timeout=10).status_code]
+            deadline = time.monotonic() + 5  # the answer is cached for at most ttl + timeout (2.5 s)
+            while health[-1] != 503 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                health.append(httpx.get(f"{stack.order_url}/health", timeout=10).status_code)
         finally:
             stack.ctl("start", "postgres")
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"].isdigit()
     assert response.headers["Content-Type"].startswith("application/problem+json")
-    assert health.status_code == 503
+    assert health[-1] == 503, health
     assert both_healthy(stack, HEALTHY_WITHIN) is not None

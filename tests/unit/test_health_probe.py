@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from valerix.kit.health import Probe
@@ -39,3 +40,29 @@ def test_a_hanging_dependency_of_one_probe_leaves_the_other_answering():
             assert not any(f.result()[0] for f in floods)  # the hanging one is reported, not waited for
     finally:
         release.set()
+
+
+def test_an_old_answer_is_never_served_while_a_refresh_is_under_way():
+    """The background watch refreshing every few seconds must not make a request see an answer
+    from before the database died: past ttl + timeout, the caller waits for the fresh one."""
+    healthy, entered, release = threading.Event(), threading.Event(), threading.Event()
+    healthy.set()
+
+    def database() -> None:
+        if not healthy.is_set():
+            entered.set()
+            release.wait(5)  # hangs: the refresh ends at the probe's timeout
+            raise ConnectionError("down")
+
+    probe = Probe("test", {"database": database}, name="t", ttl=0.05, timeout=0.5)
+    assert probe.run(quiet=True)[0]
+    healthy.clear()
+    time.sleep(0.6)  # the healthy answer is now older than ttl + timeout
+    refresher = threading.Thread(target=probe.run, args=(True,))
+    refresher.start()
+    try:
+        assert entered.wait(5)
+        assert not probe.run(quiet=True)[0]
+    finally:
+        release.set()
+        refresher.join()

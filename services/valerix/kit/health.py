@@ -26,7 +26,9 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
 class Probe:
     """``checks`` run together on threads of this probe's own, the answer cached ``ttl`` seconds.
-    While one caller refreshes an expired answer, the others get the previous one at once."""
+    While one caller refreshes an expired answer, the others get the previous one at once if
+    it is recent (under a flood it always is); an answer older than ``ttl + timeout`` is never
+    served, since the database may have died since: those callers wait for the refresh."""
 
     def __init__(self, service: str, checks: Mapping[str, Check], *, name: str, ttl: float = 1.0,
                  timeout: float = 1.5) -> None:
@@ -41,7 +43,8 @@ class Probe:
         answer = self._answer
         if answer is not None and time.monotonic() - answer[0] < self._ttl:
             return answer[1]
-        if not self._refreshing.acquire(blocking=answer is None):
+        recent = answer is not None and time.monotonic() - answer[0] < self._ttl + self._timeout
+        if not self._refreshing.acquire(blocking=not recent):
             assert answer is not None
             return answer[1]
         try:
