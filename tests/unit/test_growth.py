@@ -13,7 +13,8 @@ from valerix.checks.growth import (
 )
 from valerix.order.settings import OrderSettings
 
-STEADY = 330.0  # retention 300 s + housekeeping 30 s
+RETENTION, HOUSEKEEPING = 300.0, 30.0
+STEADY = RETENTION + HOUSEKEEPING
 
 
 def sawtooth(minutes: int, per_second: float = 100.0, retention: float = 300.0,
@@ -28,15 +29,23 @@ def sawtooth(minutes: int, per_second: float = 100.0, retention: float = 300.0,
 
 
 def test_a_table_trimmed_after_its_retention_is_flat():
-    verdict = judge(sawtooth(60), STEADY)
+    verdict = judge(sawtooth(60), RETENTION, HOUSEKEEPING)
     assert verdict.flat is True
     assert verdict.window_max is not None and verdict.after_max is not None
     assert verdict.after_max <= 1.25 * verdict.window_max
 
 
+def test_a_first_cycle_sampled_just_after_each_trim_is_not_mistaken_for_growth():
+    # Retention 10 s, trims every 5 s: 100 rows/s saw between 1,000 and 1,500. The first cycle
+    # [15, 30) s was sampled just after trims, a later sample just before one.
+    series = [(15.0, 1000), (20.0, 1000), (25.0, 1000), (30.0, 1000), (40.0, 1000), (45.0, 1490)]
+    assert judge(series, 10, 5, slack=0).flat is True
+    assert judge([*series, (50.0, 2000)], 10, 5, slack=0).flat is False
+
+
 def test_a_steadily_growing_table_is_not_flat():
     growing = [(float(at), 50 * at) for at in range(0, 3601, 60)]
-    verdict = judge(growing, STEADY)
+    verdict = judge(growing, RETENTION, HOUSEKEEPING)
     assert verdict.flat is False
     assert verdict.after_max == 50 * 3600
 
@@ -45,18 +54,18 @@ def test_slow_growth_is_caught_too():
     # Trimmed, but 5 rows/s are never trimmed (a leak beside the retention): over an hour that
     # is far past the first cycle's peak.
     leaking = [(at, rows + 5 * int(at)) for at, rows in sawtooth(60, per_second=10)]
-    assert judge(leaking, STEADY).flat is False
+    assert judge(leaking, RETENTION, HOUSEKEEPING).flat is False
 
 
 def test_a_few_in_flight_rows_are_noise_not_growth():
     in_flight = [(float(at), 3 if at < 2 * STEADY else 150) for at in range(0, 3601, 60)]
-    assert judge(in_flight, STEADY).flat is True
-    assert judge(in_flight, STEADY, slack=0).flat is False
+    assert judge(in_flight, RETENTION, HOUSEKEEPING).flat is True
+    assert judge(in_flight, RETENTION, HOUSEKEEPING, slack=0).flat is False
 
 
 def test_a_run_too_short_for_the_retention_is_not_judged():
-    assert judge(sawtooth(15), STEADY).flat is None  # 3 x 330 s is 16.5 min
-    assert judge([], STEADY).flat is None
+    assert judge(sawtooth(15), RETENTION, HOUSEKEEPING).flat is None  # 3 x 330 s is 16.5 min
+    assert judge([], RETENTION, HOUSEKEEPING).flat is None
 
 
 def test_business_tables_are_reported_and_the_bus_duplicates_use_their_own_window():

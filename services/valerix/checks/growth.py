@@ -10,11 +10,14 @@ in each service. Every order sends an Idempotency-Key, as the storefront does.
 
 Criterion (``judge``): a table kept only for a while reaches its steady state ``steady =
 retention + housekeeping interval`` after the load starts (the first rows are trimmed by then);
-from then on it only saws up and down between trims. It is **flat** when the largest count at or
-after ``2 x steady`` is at most ``TOLERANCE`` (1.25) x the largest count in the first cycle
-``[steady, 2 x steady)``, plus ``SLACK_ROWS`` (200) so that a table holding only in-flight rows
-(``bus_messages``: a second or two of traffic) is not judged on noise. A run must reach ``3 x
-steady`` (a cycle after the first one) to judge a table at all; a shorter run says so and fails.
+from then on it saws between ``retention`` worth of rows (just after a trim) and ``steady`` worth
+(just before the next). It is **flat** when the largest count at or after ``2 x steady`` is at
+most ``TOLERANCE`` (1.25) x ``steady / retention`` x the largest count in the first cycle
+``[steady, 2 x steady)``, plus ``SLACK_ROWS`` (200). The ``steady / retention`` factor is the
+sawtooth's own height: the first cycle's samples may all fall just after a trim and a later one
+just before a trim. The slack keeps a table holding only in-flight rows (``bus_messages``: a
+second or two of traffic) from being judged on noise. A run must reach ``3 x steady`` (a cycle
+after the first one) to judge a table at all; a shorter run says so and fails.
 Business tables (orders and their history, reservations) grow with the orders by design and are
 only reported; the catalogue and configuration tables are fixed. A table this module does not
 know is judged as a retention table, so a new one that grows is noticed."""
@@ -72,14 +75,16 @@ class Flatness:
     after_max: int | None        # the largest count at or after 2 x steady
 
 
-def judge(series: Sequence[tuple[float, int]], steady: float, tolerance: float = TOLERANCE,
-          slack: int = SLACK_ROWS) -> Flatness:
+def judge(series: Sequence[tuple[float, int]], retention: float, housekeeping: float,
+          tolerance: float = TOLERANCE, slack: int = SLACK_ROWS) -> Flatness:
     """``series``: (seconds since the load started, rows). See the module's docstring."""
+    steady = retention + housekeeping
     window = [rows for at, rows in series if steady <= at < 2 * steady]
     after = [rows for at, rows in series if at >= 2 * steady]
     if not window or not after or max(at for at, _ in series) < 3 * steady:
         return Flatness(None, max(window, default=None), max(after, default=None))
-    return Flatness(max(after) <= tolerance * max(window) + slack, max(window), max(after))
+    bound = tolerance * steady / retention * max(window) + slack
+    return Flatness(max(after) <= bound, max(window), max(after))
 
 
 def table_name(column: str) -> str:
@@ -210,7 +215,7 @@ def verdicts(samples: Sequence[Sample], retention: float, housekeeping: float,
         kind = "retention" if table in RETAINED else "unclassified"
         keep = duplicate_window_s if table == "bus_duplicates" else retention
         steady = keep + housekeeping
-        flatness = judge(series, steady)
+        flatness = judge(series, keep, housekeeping)
         if flatness.flat is None:
             verdict = f"run too short to judge (needs ≥ {3 * steady / 60:.1f} min)"
         else:
@@ -304,8 +309,8 @@ def markdown(result: GrowthResult) -> str:
              + (f"{result.settle_seconds} s after the load" if result.settle_seconds is not None
                 else f"NOT within {FINAL_WITHIN:g} s")
              + f"; invariants {'hold' if result.invariants.get('ok') else 'BROKEN'}.", "",
-             f"Flat: the largest count from 2 x steady on ≤ {TOLERANCE:g} x the largest in [steady, 2 x steady) "
-             f"+ {SLACK_ROWS} rows, where steady = retention + housekeeping interval.", "",
+             f"Flat: the largest count from 2 x steady on ≤ {TOLERANCE:g} x steady / retention x the largest in "
+             f"[steady, 2 x steady) + {SLACK_ROWS} rows, where steady = retention + housekeeping interval.", "",
              "| table | kind | bounded by | steady after s | max in first cycle | max after | verdict |",
              "|---|---|---|---|---|---|---|"]
     for v in result.verdicts:
