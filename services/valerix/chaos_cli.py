@@ -124,3 +124,32 @@ def soak(orders: int, concurrency: int, max_seconds: float, out: Path) -> None:
     click.echo(f"Report: {out / 'soak-report.json'}")
     if not result.ok:
         raise SystemExit(1)
+
+
+@chaos.command("growth")
+@click.option("--rate", type=click.FloatRange(1, 10_000), default=50.0, show_default=True,
+              help="Orders/s offered (k6 open model).")
+@click.option("--minutes", type=click.FloatRange(0.5, 24 * 60), default=60.0, show_default=True)
+@click.option("--retention", type=click.FloatRange(1, 86_400), default=300.0, show_default=True,
+              help="Seconds every retention keeps its rows (outbox, inbox, idempotency keys, dead letters).")
+@click.option("--housekeeping", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="HOUSEKEEPING_INTERVAL_S: seconds between trims.")
+@click.option("--sample", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds between row counts of every table.")
+@click.option("--gremlin-every", type=click.IntRange(0, 1_000_000), default=20, show_default=True,
+              help="Every Nth ReserveStock answered late, so orders also take the asynchronous path "
+                   "(inbox rows, bus messages); 0 = no chaos.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("test-results"), show_default=True)
+def growth(rate: float, minutes: float, retention: float, housekeeping: float, sample: float, gremlin_every: int,
+           out: Path) -> None:
+    """A steady load with short retentions, every table counted over time: each table kept only
+    for a while must be flat after its retention window, and the invariants must hold."""
+    from valerix.checks.growth import GrowthConfig, markdown, run
+
+    result = run(GrowthConfig(rate=rate, minutes=minutes, retention=retention, housekeeping=housekeeping,
+                              sample=sample, gremlin_every=gremlin_every, out=out),
+                 say=lambda line: click.echo(line, err=True))
+    click.echo(markdown(result))
+    click.echo(f"Report: {out / 'growth-report.json'}")
+    if not result.ok:
+        raise SystemExit(1)

@@ -120,12 +120,16 @@ def _settling(at: float, left: int) -> None:
     say(f"{left} orders not final yet ({at:g} s after the load)")
 
 
-def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None, out: Path) -> dict[str, Any]:
-    records, summary = out / f"bench-{scenario}-orders.ndjson", out / f"bench-{scenario}-k6-summary.json"
+def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None, out: Path, *,
+           stem: str | None = None, script_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``stem`` names the record and summary files (default bench-<scenario>); ``script_env``
+    adds variables of orders.js (e.g. IDEMPOTENCY=1)."""
+    stem = stem or f"bench-{scenario}"
+    records, summary = out / f"{stem}-orders.ndjson", out / f"{stem}-k6-summary.json"
     records.unlink(missing_ok=True)
     env = {"BASE_URL": base_url, "SCENARIO": scenario, "VUS": str(config.vus), "DURATION": f"{config.duration:g}s",
            "RECORD": "1", "RATE": f"{rate:g}" if rate else "0",
-           "MAX_VUS": str(max(config.vus * 4, int((rate or 0) * 2)))}
+           "MAX_VUS": str(max(config.vus * 4, int((rate or 0) * 2))), **(script_env or {})}
     command = [k6_binary(), "run", "--no-usage-report", "--no-color", "--log-format", "raw", "--console-output",
                str(records), "--summary-export", str(summary)]
     for key, value in env.items():

@@ -21,6 +21,8 @@
  *                                                             default 100 (normal), 150 (chaos)
  *   MAX_MS      threshold on every response                  default 2200 (gremlin, mixed), none otherwise
  *   THRESHOLDS  "off" drops every threshold (pure measurement) default on
+ *   IDEMPOTENCY "1" sends a fresh Idempotency-Key with every order, as the storefront does
+ *               (scripts/growth: the keys' table must stay bounded too) default 0
  *   RECORD      "1" logs one JSON line per order to the console: {"id","s"(status),"ms","t"(epoch ms)};
  *               scripts/bench reads them via --console-output FILE --log-format raw
  *
@@ -46,6 +48,7 @@ const DURATION = env('DURATION', '60s');
 const PRODUCTS = env('PRODUCTS', 'SKU-001,SKU-002,SKU-004,SKU-005,SKU-007').split(',').map((p) => p.trim());
 const MAX_QTY = parseInt(env('MAX_QTY', '3'), 10);
 const RECORD = env('RECORD', '0') === '1';
+const IDEMPOTENCY = env('IDEMPOTENCY', '0') === '1';
 const CHAOS = SCENARIO !== 'normal';
 const P99_MS = parseFloat(env('P99_MS', CHAOS ? '150' : '100'));
 const MAX_MS = parseFloat(env('MAX_MS', SCENARIO === 'gremlin' || SCENARIO === 'mixed' ? '2200' : '0'));
@@ -103,7 +106,10 @@ export function setup() {
 
 export default function (data) {
   const token = data.tokens[(__VU - 1) % data.tokens.length];
-  const params = { ...PARAMS, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` } };
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
+  // Keys are scoped per customer and each VU has its own: VU and iteration make it unique.
+  if (IDEMPOTENCY) headers['Idempotency-Key'] = `k6-${__VU}-${__ITER}-${Date.now()}`;
+  const params = { ...PARAMS, headers };
   const body = JSON.stringify({
     productId: PRODUCTS[Math.floor(Math.random() * PRODUCTS.length)],
     quantity: 1 + Math.floor(Math.random() * MAX_QTY),
