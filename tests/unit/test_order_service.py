@@ -3,6 +3,7 @@ service layer's decisions, without a database or a network."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -222,6 +223,21 @@ def test_place_answers_the_current_state_when_something_moved_the_order_first(wo
 def test_place_refuses_unknown_products_before_writing(world):
     with pytest.raises(service.UnknownProducts):
         service.place_order(world.deps, [OrderLine("NOPE", 1)])
+    assert world.db.orders == {} and world.events == []
+
+
+def test_the_reservation_budget_counts_from_the_request_arrival(world, monkeypatch):
+    budgets: list[float] = []
+    answer = world.inventory.reserve
+    monkeypatch.setattr(world.inventory, "reserve",
+                        lambda order_id, lines, timeout: budgets.append(timeout) or answer(order_id, lines, timeout))
+    _placed(service.place_order(world.deps, LINES, arrived=time.monotonic() - 1.5))
+    assert 0 < budgets[0] <= 0.5  # 1.5 s of the 2 s went by queueing before the handler ran
+
+
+def test_a_request_that_queued_past_its_deadline_is_refused_before_anything_is_written(world):
+    with pytest.raises(service.TooLate):
+        service.place_order(world.deps, LINES, arrived=time.monotonic() - 1.9)
     assert world.db.orders == {} and world.events == []
 
 

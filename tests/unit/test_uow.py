@@ -64,7 +64,7 @@ def test_events_of_a_rolled_back_savepoint_are_discarded():
             savepoint.rollback()
         uow.commit()
     assert pool.conn.outbox == ["StockReserved"]
-    assert pool.conn.statements == ['SAVEPOINT "uow_0"', 'ROLLBACK TO SAVEPOINT "uow_0"', "NOTIFY outbox", "COMMIT"]
+    assert pool.conn.statements == ['SAVEPOINT "uow_0"', 'ROLLBACK TO SAVEPOINT "uow_0"', "COMMIT"]
 
 
 def test_events_of_a_released_savepoint_are_kept():

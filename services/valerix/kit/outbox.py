@@ -35,13 +35,11 @@ from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import Envelope
 from valerix.kit import metrics
-from valerix.kit.bus.listen import ANY, Listener
 from valerix.kit.bus.port import Bus
 from valerix.kit.loops import doubling, run_steps
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "outbox"
 # Several worker replicas may run; one claims at a time, and none while a lease runs.
 LEADER = "SELECT pg_try_advisory_xact_lock(hashtext('valerix.outbox.relay')) AS leader"
 IN_FLIGHT = "SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL AND leased_until > now()) AS busy"
@@ -64,7 +62,7 @@ HOLD_ENV = "VALERIX_RELAY_TEST_HOLD"
 
 class Relay:
     def __init__(self, pool: ConnectionPool[Any], bus: Bus, service: str, *, batch_size: int = 100,
-                 poll_seconds: float = 1.0, max_backoff_seconds: float = 30.0, lease_seconds: float = 10.0) -> None:
+                 poll_seconds: float = 0.05, max_backoff_seconds: float = 30.0, lease_seconds: float = 10.0) -> None:
         self._pool = pool
         self._bus = bus
         self._service = service
@@ -80,7 +78,7 @@ class Relay:
         holds the lease, or nothing is ready)."""
         rows = self._claim()
         if not rows:
-            self._refresh_backlog(published=False)
+            self._refresh_backlog()
             return 0
         self._test_hold("selected", rows)
         published, failure = self._publish(rows)
@@ -96,7 +94,7 @@ class Relay:
                 conn.execute(MARK_FAILED, (repr(failure[1])[:2000], failure[0]))
                 conn.execute(RELEASE, ([r["id"] for r in rows],))
         metrics.OUTBOX_PUBLISHED.labels(service=self._service).inc(len(published))
-        self._refresh_backlog(published=bool(published))
+        self._refresh_backlog()
         if failure is not None:
             raise RuntimeError(f"publishing outbox row {failure[0]} failed") from failure[1]
         return len(published)
@@ -123,8 +121,8 @@ class Relay:
                 published.append(row["id"])
             return published, None
 
-    def _refresh_backlog(self, *, published: bool) -> None:
-        if time.monotonic() - self._backlog_at >= 1.0 or not published:
+    def _refresh_backlog(self) -> None:
+        if time.monotonic() - self._backlog_at >= 1.0:
             self.backlog()
 
     def backlog(self) -> int:
@@ -135,23 +133,20 @@ class Relay:
         return n
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Publishes until stop is set: woken by NOTIFY outbox, polling as the fallback,
-        backing off exponentially while the bus or the database fails."""
-        conninfo = self._pool.conninfo
-        listener = Listener(conninfo if isinstance(conninfo, str) else conninfo(), CHANNEL).start()
-        def step() -> tuple[int, int]:
-            return listener.mark(ANY), self.step()
+        """Publishes until stop is set, polling every ``poll_seconds`` (a full batch goes again
+        at once), backing off exponentially while the bus or the database fails.
 
-        def pause(result: tuple[int, int]) -> None:
-            seen, count = result
+        Polling, not LISTEN/NOTIFY: a NOTIFY in every writing transaction takes PostgreSQL's
+        global notification lock at commit, so those commits cannot be group-committed, and it
+        wakes the relay once per order. A short poll costs one small query when idle and
+        publishes a busy outbox in batches (issue #13)."""
+
+        def pause(count: int) -> None:
             if count < self._batch:
-                listener.wait(ANY, seen, self._poll, stop)
+                stop.wait(self._poll)
 
-        try:
-            run_steps(stop, step, message="outbox relay step failed", pause=pause,
-                      backoff=doubling(self._max_backoff), extra={"service": self._service})
-        finally:
-            listener.close()
+        run_steps(stop, self.step, message="outbox relay step failed", pause=pause,
+                  backoff=doubling(self._max_backoff), extra={"service": self._service})
 
     def _test_hold(self, stage: str, rows: list[Any]) -> None:
         want, _, marker = self._hold.partition(":")
@@ -174,7 +169,7 @@ def main() -> None:
     pool = db.make_pool(url, name=f"{service}-relay", max_size=2)
     bus = open_bus()
     try:
-        Relay(pool, bus, service, poll_seconds=float(os.environ.get("RELAY_POLL_SECONDS", "1"))) \
+        Relay(pool, bus, service, poll_seconds=float(os.environ.get("RELAY_POLL_SECONDS", "0.05"))) \
             .run_forever(process.stop_event())
     finally:
         bus.close()

@@ -101,7 +101,6 @@ class UnitOfWork:
                      "payload": json.dumps(env.model_dump(mode="json"))}
                     for dest, env in self._events
                 ])
-            conn.execute("NOTIFY outbox")
         conn.commit()
         self._committed = True
         self._events = []

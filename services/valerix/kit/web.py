@@ -13,12 +13,19 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from valerix.kit import db, health, logs, metrics
+from valerix.kit.gunicorn_app import arrived_at
 from valerix.kit.problems import Problem, problem_response
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 UNROUTED = "<unmatched>"
+
+
+def arrival() -> float:
+    """When the current request arrived (time.monotonic()), queueing in the server included."""
+    arrived: float | None = g.get("arrived")
+    return arrived if arrived is not None else time.monotonic()
 
 
 def create_app(service: str, checks: Mapping[str, health.Check], import_name: str = __name__,
@@ -37,6 +44,7 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
+        g.arrived = arrived_at.get() or time.monotonic()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
         logs.request_id.set(g.request_id)

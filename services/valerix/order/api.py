@@ -11,7 +11,7 @@ from valerix.kit.auth import Tokens
 from valerix.kit.chaos import ChaosConfig, ChaosSource
 from valerix.kit.health import Check
 from valerix.kit.problems import Problem, problem_response
-from valerix.kit.web import create_app, json_body
+from valerix.kit.web import arrival, create_app, json_body
 from valerix.order import identity, service, storefront, views
 from valerix.order.alerts import AlertsClient, alerts_view
 from valerix.order.domain import IllegalTransition, InvalidOrder
@@ -50,7 +50,7 @@ def build_app(deps: service.Deps, checks: Mapping[str, Check], chaos: ChaosSourc
         key = _idempotency_key()
         lines = parse_order(json_body())
         customer = identity.caller().subject
-        outcome = service.place_order(deps, lines, key, customer_id=customer)
+        outcome = service.place_order(deps, lines, key, customer_id=customer, arrived=arrival())
         answer = views.placing_answer(outcome)
         if key and isinstance(outcome, service.Placed) and outcome.first:
             service.remember_answer(deps, key, answer.status, answer.body, customer_id=customer)
@@ -129,6 +129,11 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(service.IdempotencyMismatch)
     def _mismatch(error: service.IdempotencyMismatch) -> Response:
         return _problem(Problem(422, "This Idempotency-Key was already used with a different body."))
+
+    @app.errorhandler(service.TooLate)
+    def _too_late(_: service.TooLate) -> Response:
+        return _problem(Problem(503, "The order service is too busy to answer within its deadline; "
+                                     "nothing was written, try again shortly.", headers={"Retry-After": "1"}))
 
     @app.errorhandler(service.RequestInFlight)
     def _in_flight(error: service.RequestInFlight) -> Response:

@@ -9,3 +9,5 @@ OLDEST_UNFINISHED = Gauge("valerix_orders_oldest_unfinished_age_seconds",
                           "Age of the oldest order not yet final (0: none)", multiprocess_mode="livemostrecent")
 ASSERTED = Counter("valerix_reconciler_asserted_total", "Final order states asserted to inventory")
 SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])
+REFUSED_LATE = Counter("valerix_orders_refused_late_total",
+                       "Orders refused with 503 before anything was written: they queued past the reservation deadline")

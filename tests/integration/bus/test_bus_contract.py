@@ -165,6 +165,23 @@ def test_duplicates_within_the_window_are_dropped(harness):
         assert stats(bus, sub).active == 1
 
 
+def test_a_batch_keeps_its_order_across_destinations_and_drops_its_own_repeats(harness):
+    bus = harness.bus
+    sent = [envelope(i) for i in range(6)]
+    batch = [(harness.queue if i % 2 == 0 else harness.topic, e) for i, e in enumerate(sent)]
+    bus.publish_batch([*batch, batch[0], (harness.topic, sent[0])])
+    got = drain(bus, harness.queue, want=3)
+    assert [m.envelope.data["n"] for m in got] == [0, 2, 4]
+    for m in got:
+        bus.complete(m)
+    assert bus.receive(harness.queue, max_wait_seconds=0.5) == []
+    for sub in harness.subscriptions:
+        got = drain(bus, sub, want=4)
+        assert [m.envelope.data["n"] for m in got] == [1, 3, 5, 0]
+        for m in got:
+            bus.complete(m)
+
+
 def test_scheduled_messages_wait_for_their_time(harness):
     bus, sent = harness.bus, envelope()
     bus.publish(harness.queue, sent, scheduled_at=datetime.now(UTC) + timedelta(seconds=1.5))

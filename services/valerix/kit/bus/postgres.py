@@ -9,7 +9,7 @@ consumer whose lock expired and whose message went to someone else gets LockLost
 
 from __future__ import annotations
 
-import itertools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from valerix.contracts.events import Envelope
 from valerix.kit.bus.listen import Listener
@@ -44,19 +43,26 @@ class EntityConfig:
 ENTITY = "SELECT name, kind, lock_duration, max_delivery_count, duplicate_window FROM bus_entities WHERE name = %s"
 
 # A row stays only if no row of that id was published within the destination's window.
-CLAIM_ID = """
-INSERT INTO bus_duplicates (destination, message_id) VALUES (%(dest)s, %(id)s)
+# A batch in two statements: the ids new within their destination's window, then one row per
+# fresh message per queue or matching subscription, in the batch's order (seq follows it).
+CLAIM_IDS = """
+INSERT INTO bus_duplicates (destination, message_id)
+SELECT m.dest, m.id FROM unnest(%(dests)s::text[], %(ids)s::text[]) AS m(dest, id)
 ON CONFLICT (destination, message_id) DO UPDATE SET published_at = now()
-    WHERE bus_duplicates.published_at < now() - %(window)s
-RETURNING true AS fresh
+    WHERE bus_duplicates.published_at < now() - (
+        SELECT e.duplicate_window FROM bus_entities e WHERE e.name = excluded.destination)
+RETURNING destination, message_id
 """
 
 FAN_OUT = """
 INSERT INTO bus_messages (entity, message_id, subject, body, visible_at)
-SELECT name, %(id)s, %(subject)s, %(body)s, greatest(now(), coalesce(%(at)s, now()))
-FROM bus_entities
-WHERE (kind = 'queue' AND name = %(dest)s)
-   OR (kind = 'subscription' AND topic = %(dest)s AND (subjects IS NULL OR %(subject)s = ANY (subjects)))
+SELECT e.name, m.id, m.subject, m.body::jsonb, greatest(now(), coalesce(%(at)s::timestamptz, now()))
+FROM unnest(%(dests)s::text[], %(ids)s::text[], %(subjects)s::text[], %(bodies)s::text[])
+     WITH ORDINALITY AS m(dest, id, subject, body, ord)
+JOIN bus_entities e
+  ON (e.kind = 'queue' AND e.name = m.dest)
+  OR (e.kind = 'subscription' AND e.topic = m.dest AND (e.subjects IS NULL OR m.subject = ANY (e.subjects)))
+ORDER BY m.ord, e.name
 RETURNING entity, visible_at <= now() AS ready
 """
 
@@ -181,7 +187,7 @@ class PostgresBus:
         self._entities: dict[str, EntityConfig] = {}
         self._poll = poll_seconds
         self._listener = Listener(url, CHANNEL)
-        self._publishes = itertools.count(1)
+        self._published = 0
         if topology is not None:
             with self._pool.connection() as conn:
                 ensure_topology(conn, topology)
@@ -211,22 +217,32 @@ class PostgresBus:
         for entity in entities:
             if entity.kind == "subscription":
                 raise BusError(f"{entity.name!r} is a subscription; publish to its topic")
-        ready: set[str] = set()
+        first: dict[tuple[str, str], tuple[str, Envelope]] = {}
+        for destination, envelope in messages:  # a repeat within the batch is a duplicate too
+            first.setdefault((destination, envelope.eventId), (destination, envelope))
+        unique = list(first.values())
+        keys = {"dests": [d for d, _ in unique], "ids": [e.eventId for _, e in unique]}
         with self._pool.connection() as conn, conn.transaction():
-            for entity, (destination, envelope) in zip(entities, messages, strict=True):
-                fresh = conn.execute(CLAIM_ID, {"dest": destination, "id": envelope.eventId,
-                                                "window": entity.duplicate_window}).fetchone()
-                if fresh is None:
+            fresh = {(r["destination"], r["message_id"]) for r in conn.execute(CLAIM_IDS, keys).fetchall()}
+            for destination, envelope in unique:
+                if (destination, envelope.eventId) not in fresh:
                     log.info("duplicate message dropped", extra={"entity": destination, "messageId": envelope.eventId})
-                    continue
-                rows = conn.execute(FAN_OUT, {"dest": destination, "id": envelope.eventId, "at": scheduled_at,
-                                              "subject": envelope.eventType,
-                                              "body": Jsonb(envelope.model_dump(mode="json"))}).fetchall()
-                ready |= {r["entity"] for r in rows if r["ready"]}
-                if next(self._publishes) % 1000 == 0:
-                    conn.execute(FORGET_DUPLICATES)
-            for entity_name in ready:
+            batch = [(d, e) for d, e in unique if (d, e.eventId) in fresh]
+            rows = conn.execute(FAN_OUT, {
+                "dests": [d for d, _ in batch], "ids": [e.eventId for _, e in batch],
+                "subjects": [e.eventType for _, e in batch],
+                "bodies": [json.dumps(e.model_dump(mode="json")) for _, e in batch],
+                "at": scheduled_at}).fetchall() if batch else []
+            if self._forget_due(len(unique)):
+                conn.execute(FORGET_DUPLICATES)
+            for entity_name in sorted({r["entity"] for r in rows if r["ready"]}):
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, entity_name))
+
+    def _forget_due(self, published: int) -> bool:
+        """True about once per 1000 messages published: expired duplicate ids are forgotten."""
+        before = self._published
+        self._published += published
+        return before // 1000 != self._published // 1000
 
     # --- receiving and settling -------------------------------------------------------
 
