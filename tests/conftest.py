@@ -41,3 +41,20 @@ def new_database(pg: embedded_pg.EmbeddedPostgres) -> NewDatabase:
         return embedded_pg.provision_database(pg.admin_url, name, f"{name}_svc", embedded_pg.new_password())
 
     return create
+
+
+# Figures a test measures (the bench smoke's CPU ms per order), printed at the end of every
+# run: a report, so a regression is seen; never a timing assert.
+MEASURED: list[str] = []
+
+
+@pytest.fixture
+def measured() -> Callable[[str], None]:
+    return MEASURED.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)

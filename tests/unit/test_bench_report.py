@@ -43,9 +43,16 @@ def test_correctness_fails_on_server_errors_lost_orders_or_unsettled_runs() -> N
 
 
 def test_targets_judge_each_scenario() -> None:
-    slow = result(records([201] * 100, ms=250))
+    slow = result(records([201] * 100, ms=300))
+    slow["cpu_ms_per_order"] = 4.6
     verdicts = {t["target"]: t["met"] for t in br.targets("normal", slow, None)}
-    assert verdicts == {"invariants (DESIGN §4)": True, "confirmed orders/s": False, "p99 ms": False, "errors": True}
+    assert verdicts == {"invariants (DESIGN §4)": True, "confirmed orders/s": False, "p99 ms": False, "errors": True,
+                        "CPU ms per order (with PostgreSQL)": False}
+    steady = result(records([201] * 100, ms=90))
+    steady["cpu_ms_per_order"] = 4.5
+    verdicts = {t["target"]: t["met"] for t in br.targets("steady", steady, None)}
+    assert verdicts == {"invariants (DESIGN §4)": True, "p99 ms": True, "errors": True,
+                        "CPU ms per order (with PostgreSQL)": True}
     gremlin = result(records([201] * 80 + [202] * 20, ms=20) + records([202], ms=2500), settle=12)
     verdicts = {t["target"]: t["met"] for t in br.targets("gremlin", gremlin, 45.0)}
     assert not verdicts["max response ms"] and not verdicts["seconds until all final"]

@@ -21,7 +21,7 @@ import psycopg
 
 from valerix.chaos.scenarios import Scenario, journeys, settle
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_values, write_local
-from valerix.checks import bench_report, invariants
+from valerix.checks import bench_report, dbstats, invariants
 from valerix.checks.procstats import Proc, Sampler, cmdline
 from valerix.kit.outbox import BACKLOG
 from valerix.local.config import Ports, StackConfig
@@ -36,6 +36,7 @@ PRODUCTS = ["SKU-001", "SKU-002", "SKU-004", "SKU-005", "SKU-007"]  # orders.js 
 # of a direct confirmation (BENCHMARKS.md): offered at 40 % of normal.
 SCENARIOS = {s.name: s for s in [
     Scenario("normal", {}, "no chaos"),
+    Scenario("steady", {}, "no chaos, a fixed rate of 80 % of normal's maximum", 0.8),
     Scenario("gremlin", gremlin_values(True, 5, 2000, 5000, 42), "every 5th ReserveStock delayed 2-5 s", 0.8),
     Scenario("schrodinger", schrodinger_values(True, 0.1, "crash", 7),
              "10 % of committed reservations kill inventory-api before it answers", 0.4),
@@ -159,6 +160,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         rate = None
     sampler = Sampler(stack_groups(stack)).start()
     load_before = os.getloadavg()[0]
+    db_before = dbstats.snapshot(urls)
     k6 = run_k6(base_url, scenario.name, config, rate, config.out)
     if stack is not None:
         write_local(stack.home / "chaos", OFF_VALUES)
@@ -170,6 +172,8 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         say(f"k6 done: {len(records)} orders; waiting for every order to become final")
         seconds_to_final, curve = settle(urls["order_db"], config.settle_bound, _settling)
     sampler.stop()
+    db_activity = dbstats.per_order(db_before, dbstats.snapshot_when_counted(urls, db_before, len(records)),
+                                    len(records))
     acknowledged = [r["id"] for r in records if r["s"] in (201, 202) and r.get("id")]
     affected_ids = [r["id"] for r in records if r["s"] == 202 and r.get("id")]
     result: dict[str, Any] = {
@@ -179,7 +183,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         "outbox_backlog": {"after_load": backlog_after_load, "when_final": outbox_backlog(urls)},
         "machine": {"loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
                     "busy_percent": round(100 * sampler.machine_busy_fraction, 1)},
-        "invariants": {}, "processes": {},
+        "invariants": {}, "processes": {}, "database_per_order": db_activity,
     }
     if "order_db" in urls and "inventory_db" in urls:
         result["invariants"] = invariants.check(urls["order_db"], urls["inventory_db"], acknowledged).as_dict()
@@ -194,6 +198,8 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
         result["stack_peak_rss_mib"] = sampler.rss_mib_total(bench_report.STACK_GROUPS)
         result["cpu_per_1000_orders"]["stack"] = round(
             1000 * sampler.cpu_seconds_total(bench_report.STACK_GROUPS) / orders, 2)
+        result["cpu_ms_per_order"] = round(
+            1000 * sampler.cpu_seconds_total([*bench_report.STACK_GROUPS, "postgresql"]) / orders, 2)
     result["targets"] = bench_report.targets(scenario.name, result, normal_rate)
     result["correct"] = bench_report.correct(result) if "order_db" in urls else None
     write(config.out, result)
