@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,3 +53,13 @@ def test_ttls_read_like_durations():
     for bad in ("", "8", "0h", "-1h", "8w", "1.5h"):
         with pytest.raises(ValueError):
             parse_ttl(bad)
+
+
+def test_a_remembered_verification_still_expires_with_its_token():
+    tokens = Tokens(new_signing_key())
+    issued = tokens.issue(Identity("C-1", Role.CUSTOMER), timedelta(seconds=1))
+    assert tokens.verify(issued.token) == Identity("C-1", Role.CUSTOMER)
+    assert tokens.verify(issued.token) == Identity("C-1", Role.CUSTOMER)  # from the cache
+    time.sleep(max(0.0, (issued.expires_at - datetime.now(UTC)).total_seconds()) + 0.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(issued.token)
