@@ -1,5 +1,5 @@
 """The live feed at /ws/orders on a real gunicorn order API (its own process), real
-PostgreSQL LISTEN/NOTIFY and a real gRPC inventory: open sockets never starve the API."""
+PostgreSQL (the status poller) and a real gRPC inventory: open sockets never starve the API."""
 
 from __future__ import annotations
 
@@ -155,11 +155,11 @@ def test_a_socket_can_watch_only_some_orders(server):
         assert messages_until(socket, lambda s: any(m["type"] == "error" for m in s))[-1]["type"] == "error"
 
 
-def test_the_listener_reconnects_and_tells_sockets_to_resync(server, pg):
+def test_the_status_poller_reconnects_and_tells_sockets_to_resync(server, pg):
     with open_socket(server) as socket:
         with psycopg.connect(pg.admin_url, autocommit=True) as admin:
             killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE application_name = 'order-live-listen'").fetchone()[0]
+                                   "WHERE application_name = 'order-live-status'").fetchone()[0]
         assert killed >= 1
         messages_until(socket, lambda s: any(m["type"] == "resync" for m in s), timeout=8)
         response, _ = place(server.url, "SKU-003", 1)
