@@ -86,7 +86,7 @@ def test_a_change_committed_after_the_poller_started_reaches_the_subscriber(hub,
 
 
 def test_with_no_subscriber_the_hub_holds_no_connection_and_runs_no_poller(hub, url, pg):
-    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    database = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
     place(url)
     assert hub._status_poller is None and pollers(pg.admin_url, database) == 0
 
