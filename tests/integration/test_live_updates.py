@@ -1,5 +1,5 @@
 """The live feed at /ws/orders on a real gunicorn order API (its own process), real
-PostgreSQL LISTEN/NOTIFY and a real gRPC inventory: open sockets never starve the API."""
+PostgreSQL (the status poller) and a real gRPC inventory: open sockets never starve the API."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from support import auth
 from support.storefront import Storefront, running_storefront
@@ -43,9 +44,9 @@ def ws_url(server: Storefront, query: str = "") -> str:
 CUSTOMER = auth.customer()
 
 
-def protocols(headers: dict[str, str]) -> list[str]:
+def protocols(headers: dict[str, str]) -> list[Subprotocol]:
     """What the storefront offers: the bearer subprotocol and the token."""
-    return ["valerix.bearer", headers["Authorization"].removeprefix("Bearer ")]
+    return [Subprotocol("valerix.bearer"), Subprotocol(headers["Authorization"].removeprefix("Bearer "))]
 
 
 @contextmanager
@@ -155,12 +156,12 @@ def test_a_socket_can_watch_only_some_orders(server):
         assert messages_until(socket, lambda s: any(m["type"] == "error" for m in s))[-1]["type"] == "error"
 
 
-def test_the_listener_reconnects_and_tells_sockets_to_resync(server, pg):
+def test_the_status_poller_reconnects_and_tells_sockets_to_resync(server, pg):
     with open_socket(server) as socket:
         with psycopg.connect(pg.admin_url, autocommit=True) as admin:
             killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE application_name = 'order-live-listen'").fetchone()[0]
-        assert killed >= 1
+                                   "WHERE application_name = 'order-live-status'").fetchone()
+        assert killed is not None and killed[0] >= 1
         messages_until(socket, lambda s: any(m["type"] == "resync" for m in s), timeout=8)
         response, _ = place(server.url, "SKU-003", 1)
         messages_until(socket, lambda s: (response.json()["orderId"], "confirmed") in statuses(s))

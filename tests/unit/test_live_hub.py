@@ -16,17 +16,13 @@ def taken(subscriber: Subscriber) -> list[dict]:
     return [json.loads(t) for t in subscriber.take()]
 
 
-def note(order_id: str, status: str = "confirmed") -> str:
-    return json.dumps({"orderId": order_id, "status": status, "reason": None})
-
-
 def test_status_changes_reach_watchers_of_all_and_of_that_order_only():
     h = hub()
     everything, mine, other = Subscriber(threading.Event()), Subscriber(threading.Event(), ["A"]), Subscriber(
         threading.Event(), ["B"])
     for s in (everything, mine, other):
         h.subscribe(s)
-    h.publish_status(note("A"))
+    h.publish_status("A", "confirmed", None)
     assert [(m["type"], m["orderId"], m["status"]) for m in taken(everything)] == [("status", "A", "confirmed")]
     assert [m["orderId"] for m in taken(mine)] == ["A"]
     assert taken(other) == []
@@ -39,20 +35,27 @@ def test_a_customer_subscriber_hears_only_its_own_orders_whatever_it_watches():
                         Subscriber(threading.Event(), ["A"], owner="CUS-B"), Subscriber(threading.Event(), ["A"]))
     for s in (alice, bob, desk):
         h.subscribe(s)
-    h.publish_status(json.dumps({"orderId": "A", "status": "shipped", "customerId": "CUS-A"}))
-    h.publish_status(json.dumps({"orderId": "OLD", "status": "cancelled"}))   # no owner: operators only
+    h.publish_status("A", "shipped", None, "CUS-A")
+    h.publish_status("OLD", "cancelled", "customer_request")   # no owner: operators only
     assert [m["orderId"] for m in taken(alice)] == ["A"]
     assert taken(bob) == []
     assert [m["orderId"] for m in taken(desk)] == ["A"]
 
 
-def test_a_malformed_notification_is_ignored():
+def test_a_status_message_keeps_the_format_clients_read():
     h = hub()
     s = Subscriber(threading.Event())
     h.subscribe(s)
-    h.publish_status("not json")
-    h.publish_status(json.dumps({"status": "confirmed"}))
-    assert taken(s) == []
+    h.publish_status("A", "failed", "out_of_stock", "CUS-A")
+    [sent] = taken(s)
+    assert set(sent) == {"type", "orderId", "status", "reason", "at"}
+    assert (sent["type"], sent["orderId"], sent["status"], sent["reason"]) == ("status", "A", "failed", "out_of_stock")
+
+
+def test_a_hub_built_without_threads_never_starts_a_poller():
+    h = hub()
+    h.subscribe(Subscriber(threading.Event()))
+    assert h._status_poller is None and not h.polling.is_set()
 
 
 def test_a_subscriber_that_falls_behind_is_told_to_resync_once():

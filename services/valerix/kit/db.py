@@ -22,6 +22,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeou
 # Every session runs with bounded waits so a stuck lock can never hang a request forever.
 SESSION_SETTINGS = {"statement_timeout": "15000", "lock_timeout": "10000",
                     "idle_in_transaction_session_timeout": "60000"}
+SESSION_OPTIONS = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())   # libpq's options=
 
 
 def connect_admin(url: str) -> psycopg.Connection[Any]:
@@ -30,7 +31,6 @@ def connect_admin(url: str) -> psycopg.Connection[Any]:
 
 def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
               timeout: float = 5.0) -> ConnectionPool[psycopg.Connection[Row]]:
-    options = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
     pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
         url,
         name=name,
@@ -38,7 +38,7 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
         max_size=max_size,
         timeout=timeout,
         open=False,
-        kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": options,
+        kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": SESSION_OPTIONS,
                 "application_name": name, "prepare_threshold": 2},
         # The pool's reconnection back-off doubles without a cap (1, 2, 4 ... s): after a
         # 6-minute outage its next attempt would come minutes after the database is back. Giving

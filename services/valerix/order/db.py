@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +23,9 @@ def insert_order(conn: Conn, order: Order) -> None:
     record_changes(conn, order)
 
 
-STATUS_CHANNEL = "order_status"
-
-
 def record_changes(conn: Conn, order: Order) -> None:
-    """Appends the order's new status changes to its history and announces the latest on
-    the ``order_status`` channel (delivered at commit, so listeners never see a rollback)."""
+    """Appends the order's new status changes to its history, which is also what the
+    storefront's live feed reads (no NOTIFY: see order/live_status.py)."""
     if not order.changes:
         return
     with conn.cursor() as cur:
@@ -37,10 +33,29 @@ def record_changes(conn: Conn, order: Order) -> None:
             "INSERT INTO order_status_history (order_id, from_status, to_status, reason) VALUES (%s, %s, %s, %s)",
             [(order.id, c.from_status.value if c.from_status else None, c.to_status.value, c.reason)
              for c in order.changes])
-    payload = json.dumps({"orderId": order.id, "status": order.status.value, "reason": order.reason,
-                          "customerId": order.customer_id})
-    conn.execute("SELECT pg_notify(%s, %s)", (STATUS_CHANNEL, payload))
     order.changes.clear()
+
+
+# The live feed's position: (xid as text, id) of the last history row it took. It starts at the
+# oldest transaction still running, so what ended before is never replayed.
+FeedCursor = tuple[str, int]
+
+
+def status_feed_start(conn: Conn) -> FeedCursor:
+    row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid").fetchone()
+    assert row is not None
+    return row["xid"], 0
+
+
+def status_changes_after(conn: Conn, after: FeedCursor, limit: int) -> list[dict[str, Any]]:
+    """History rows past the cursor whose transactions, and every older one, have ended: no row
+    can still commit behind them. In (xid, id) order, the order the cursor pages in."""
+    return conn.execute(
+        "SELECT h.xid::text AS xid, h.id, h.order_id, h.to_status, h.reason, o.customer_id "
+        "FROM order_status_history h JOIN orders o ON o.id = h.order_id "
+        "WHERE (h.xid, h.id) > (%(xid)s::xid8, %(id)s) AND h.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+        "ORDER BY h.xid, h.id LIMIT %(limit)s",
+        {"xid": after[0], "id": after[1], "limit": limit}).fetchall()
 
 
 def lock_order(conn: Conn, order_id: str) -> Order | None:

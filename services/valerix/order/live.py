@@ -7,11 +7,11 @@ dozen open storefronts would take every thread and the REST API would stop answe
 * Each worker process accepts at most ``slots`` sockets (a non-blocking semaphore taken
   *before* the handshake). When they are all taken the upgrade is refused with a 503 and
   the page falls back to polling every 2 s; the remaining threads always serve HTTP.
-* One ``LISTEN order_status`` connection per worker process (not per socket) receives the
-  notifications the order service sends in the same transaction as each status change, and
-  fans them out to that worker's sockets through small per-socket queues, so a slow browser
-  never blocks the others. The connection reconnects with backoff and, after a gap, tells
-  every socket to re-read (notifications sent while we were away are lost).
+* One status poller per worker process (not per socket), running only while a socket is
+  open, reads the order status history every ``status_poll`` seconds (live_status.py: why not
+  NOTIFY, and how no committed change is skipped) and fans the changes out to that worker's
+  sockets through small per-socket queues, so a slow browser never blocks the others. Its
+  connection reconnects with backoff and then tells every socket to re-read.
 * One stock poller per worker (only while sockets are open) asks inventory for the products
   every few seconds and right after a status change, and pushes the list only when it
   changed: one gRPC call per worker, however many storefronts are watching.

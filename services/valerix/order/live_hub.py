@@ -1,12 +1,12 @@
-"""The per-process hub behind the storefront's live feed: one LISTEN connection fanning order
-status notifications out to this worker's sockets, and one stock poller (see live.py for why)."""
+"""The per-process hub behind the storefront's live feed: one status poller fanning order
+status changes out to this worker's sockets while any is open (live_status.py says what it
+reads and why), and one stock poller (see live.py for why)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg.rows import dict_row
+
+from valerix.kit.db import SESSION_OPTIONS
+from valerix.order import db
+from valerix.order.live_status import StatusFeed
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +88,16 @@ class Subscriber:
 
 @dataclass(frozen=True)
 class HubConfig:
-    channel: str = "order_status"
+    status_poll: float = 0.25           # seconds between reads of the status history
+    status_page: int = 1000             # history rows per read; a full page is followed at once
     stock_interval: float = 3.0
     stock_after_change: float = 0.3     # coalesces a burst of status changes into one stock read
-    listen_poll: float = 1.0
-    keepalive_every: float = 30.0       # SELECT 1 on the LISTEN connection to notice a half-open socket
     max_backoff: float = 5.0
     autostart: bool = True              # False: no threads (unit tests drive the hub by hand)
 
 
 class LiveHub:
-    """Per-process fan-out of order status notifications and stock snapshots."""
+    """Per-process fan-out of order status changes and stock snapshots."""
 
     def __init__(self, conninfo: str, products: ProductsFn | None, config: HubConfig | None = None) -> None:
         self.conninfo = conninfo
@@ -107,7 +110,9 @@ class LiveHub:
         self._stock_due = threading.Event()
         self._last_stock: str | None = None      # the last stock message, sent to each new socket
         self._last_products: Any = object()
-        self.listening = threading.Event()
+        self._status_poller: threading.Thread | None = None   # alive only while someone subscribes
+        self._feed = StatusFeed()
+        self.polling = threading.Event()        # set while the status poller is connected and reading
         self.closing = threading.Event()        # set when the worker shuts down: sockets say goodbye
         self.reconnects = 0
         self.delivered = 0
@@ -118,6 +123,7 @@ class LiveHub:
         with self._lock:
             self._subscribers.add(subscriber)
             snapshot = self._last_stock
+            self._start_status_poller()
         if snapshot is not None:
             subscriber.offer(snapshot)
         self._stock_due.set()
@@ -138,16 +144,9 @@ class LiveHub:
         for subscriber in self._everyone():
             subscriber.offer(text)
 
-    def publish_status(self, payload: str) -> None:
-        try:
-            event = json.loads(payload)
-            order_id = str(event["orderId"])
-            customer_id = event.get("customerId")
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring a malformed order_status notification")
-            return
-        text = message("status", orderId=order_id, status=event.get("status"),
-                       reason=event.get("reason"), at=now())
+    def publish_status(self, order_id: str, status: str, reason: str | None,
+                       customer_id: str | None = None) -> None:
+        text = message("status", orderId=order_id, status=status, reason=reason, at=now())
         for subscriber in self._everyone():
             if subscriber.wants(order_id, customer_id):
                 subscriber.offer(text)
@@ -160,9 +159,26 @@ class LiveHub:
             if self._started or not self.config.autostart:
                 return
             self._started = True
-        threading.Thread(target=self._listen_forever, name="live-listen", daemon=True).start()
         if self.products is not None:
             threading.Thread(target=self._poll_stock_forever, name="live-stock", daemon=True).start()
+
+    def _start_status_poller(self) -> None:
+        """Under self._lock, with a subscriber added: one poller runs from the first subscriber
+        to the last, so a process nobody watches sends the database nothing at all."""
+        if self._status_poller is None and self.config.autostart and not self._stopping.is_set():
+            self._status_poller = threading.Thread(target=self._poll_status_while_watched, name="live-status",
+                                                   daemon=True)
+            self._status_poller.start()
+
+    def _still_watched(self) -> bool:
+        """False once nobody subscribes (or the hub stops); the poller then forgets itself and must
+        return at once, since the next subscriber may already have started its successor."""
+        with self._lock:
+            if self._subscribers and not self._stopping.is_set():
+                return True
+            self.polling.clear()
+            self._status_poller = None
+            return False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -174,35 +190,37 @@ class LiveHub:
         for subscriber in self._subscribers.copy():
             subscriber.wake.set()
 
-    def _listen_forever(self) -> None:
-        backoff, connected_before = 0.2, False
-        while not self._stopping.is_set():
+    def _poll_status_while_watched(self) -> None:
+        backoff, lost = 0.2, False
+        while self._still_watched():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
-                                     application_name="order-live-listen") as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.config.channel)))
-                    if connected_before:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5, row_factory=dict_row,
+                                     application_name="order-live-status", options=SESSION_OPTIONS,
+                                     tcp_user_timeout=10_000) as conn:
+                    self._feed.restart(db.status_feed_start(conn))
+                    if lost:
                         self.reconnects += 1
-                        log.warning("order_status listener reconnected; clients will re-read")
+                        log.warning("order status poller reconnected; clients will re-read")
                         self.broadcast(message("resync", reason="reconnected"))
-                    connected_before, backoff = True, 0.2
-                    self.listening.set()
-                    self._listen(conn)
+                    lost, backoff = False, 0.2
+                    self.polling.set()
+                    self._poll_status(conn)
+                    return
             except psycopg.Error as error:
-                self.listening.clear()
-                log.warning("order_status listener lost its connection", extra={"error": repr(error)})
+                self.polling.clear()
+                lost = True
+                log.warning("order status poller lost its connection", extra={"error": repr(error)})
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, self.config.max_backoff)
-        self.listening.clear()
 
-    def _listen(self, conn: psycopg.Connection[Any]) -> None:
-        last_check = time.monotonic()
-        while not self._stopping.is_set():
-            for notify in conn.notifies(timeout=self.config.listen_poll):
-                self.publish_status(notify.payload)
-            if time.monotonic() - last_check >= self.config.keepalive_every:
-                conn.execute("SELECT 1")
-                last_check = time.monotonic()
+    def _poll_status(self, conn: db.Conn) -> None:
+        while self._still_watched():
+            assert self._feed.cursor is not None
+            page = db.status_changes_after(conn, self._feed.cursor, self.config.status_page)
+            for row in self._feed.take(page):
+                self.publish_status(row["order_id"], row["to_status"], row["reason"], row["customer_id"])
+            if len(page) < self.config.status_page:
+                self._stopping.wait(self.config.status_poll)
 
     def _poll_stock_forever(self) -> None:
         while not self._stopping.is_set():
