@@ -31,6 +31,8 @@ def test_summary_counts_outcomes_and_throughput() -> None:
     s = br.summarize(records([201] * 80 + [202] * 10 + [409] * 5 + [500] * 5))
     assert s["by_status"] == {"201": 80, "202": 10, "409": 5, "500": 5}
     assert (s["affected"], s["errors"], s["server_errors"]) == (10, 5, 5)
+    refused = br.summarize(records([201] * 8 + [503] * 2))
+    assert (refused["refused"], refused["errors"], refused["server_errors"]) == (2, 0, 0)
     assert 99 <= s["answered_per_s"] <= 101 and 79 <= s["confirmed_per_s"] <= 81
 
 
@@ -46,13 +48,13 @@ def test_targets_judge_each_scenario() -> None:
     slow = result(records([201] * 100, ms=300))
     slow["cpu_ms_per_order"] = 4.6
     verdicts = {t["target"]: t["met"] for t in br.targets("normal", slow, None)}
-    assert verdicts == {"invariants (DESIGN §4)": True, "confirmed orders/s": False, "p99 ms": False, "errors": True,
-                        "CPU ms per order (with PostgreSQL)": False}
+    assert verdicts == {"invariants (DESIGN §4)": True, "confirmed orders/s": False, "p99 ms": False,
+                        "errors (503 included)": True, "CPU ms per order (with PostgreSQL)": False}
     steady = result(records([201] * 100, ms=90))
     steady["cpu_ms_per_order"] = 4.5
     verdicts = {t["target"]: t["met"] for t in br.targets("steady", steady, None)}
-    assert verdicts == {"invariants (DESIGN §4)": True, "p99 ms": True, "errors": True,
-                        "CPU ms per order (with PostgreSQL)": True}
+    assert verdicts == {"invariants (DESIGN §4)": True, "p99 ms": True,
+                        "errors (503 included)": True, "CPU ms per order (with PostgreSQL)": True}
     gremlin = result(records([201] * 80 + [202] * 20, ms=20) + records([202], ms=2500), settle=12)
     verdicts = {t["target"]: t["met"] for t in br.targets("gremlin", gremlin, 45.0)}
     assert not verdicts["max response ms"] and not verdicts["seconds until all final"]

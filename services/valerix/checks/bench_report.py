@@ -60,8 +60,12 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "confirmed_per_s": per_s(by_status["201"]), "accepted_per_s": per_s(by_status["201"] + by_status["202"]),
         "answered_per_s": per_s(len(records)),
         "affected": by_status["202"],
-        "errors": sum(n for s, n in by_status.items() if s not in ("201", "202", "409")),
-        "server_errors": sum(n for s, n in by_status.items() if s.startswith("5")),
+        # 503 (with Retry-After, nothing written) is the honest answer of an overloaded service that
+        # can no longer meet its deadline: counted apart, not as a server error, and never met
+        # in the normal run's "errors" target, which counts it too.
+        "refused": by_status["503"],
+        "errors": sum(n for s, n in by_status.items() if s not in ("201", "202", "409", "503")),
+        "server_errors": sum(n for s, n in by_status.items() if s.startswith("5") and s != "503"),
         "latency_ms": latency([r["ms"] for r in records]),
         "unaffected_latency_ms": latency([r["ms"] for r in records if r["s"] != 202]),
         "affected_latency_ms": latency([r["ms"] for r in records if r["s"] == 202]),
@@ -83,12 +87,12 @@ def targets(scenario: str, result: dict[str, Any], normal_rate: float | None) ->
                     s["confirmed_per_s"] >= NORMAL_RATE),
             _target("p99 ms", s["latency_ms"]["p99"], f"<= {NORMAL_P99_MS:g}",
                     s["latency_ms"]["p99"] <= NORMAL_P99_MS),
-            _target("errors", s["errors"], "0", s["errors"] == 0),
+            _target("errors (503 included)", s["errors"] + s["refused"], "0", s["errors"] + s["refused"] == 0),
         ]
     if scenario == "steady":
         found += [
             _target("p99 ms", s["latency_ms"]["p99"], f"<= {STEADY_P99_MS:g}", s["latency_ms"]["p99"] <= STEADY_P99_MS),
-            _target("errors", s["errors"], "0", s["errors"] == 0),
+            _target("errors (503 included)", s["errors"] + s["refused"], "0", s["errors"] + s["refused"] == 0),
         ]
     if scenario in ("normal", "steady") and "cpu_ms_per_order" in result:
         cpu = result["cpu_ms_per_order"]
