@@ -54,7 +54,10 @@ def test_stock_n_and_3n_concurrent_orders_confirm_exactly_n(stack):
     assert n > 0
     results = post_many(stack.order_url, [{"productId": "SKU-006", "quantity": 1}] * (3 * n))
     codes = [code for code, _, _ in results]
-    assert codes.count(201) == n and codes.count(409) == 2 * n, sorted(set(codes))
+    # On a crowded machine a request may queue past its 2 s budget: 503, nothing written (#13).
+    refused = codes.count(503)
+    assert set(codes) <= {201, 409, 503} and refused <= n, sorted(set(codes))
+    assert codes.count(201) == n and codes.count(409) == 2 * n - refused, (codes.count(201), codes.count(409), refused)
     assert httpx.get(f"{stack.inventory_url}/api/products/SKU-006", timeout=5).json()["stock"] == 0
     settle_and_check(stack, [body["orderId"] for code, body, _ in results if code in (201, 202)])
 

@@ -66,3 +66,10 @@ def test_records_skip_lines_that_are_not_orders(tmp_path: Path) -> None:
     path.write_text("\n".join([json.dumps({"id": "a", "s": 201, "ms": 3.0, "t": 1}), "not json", "[1]", ""]))
     assert br.read_records(path) == [{"id": "a", "s": 201, "ms": 3.0, "t": 1}]
     assert br.read_records(tmp_path / "missing") == []
+
+
+def test_the_command_offers_every_scenario_the_bench_knows() -> None:
+    from valerix.checks.bench import SCENARIOS
+    from valerix.checks.bench_cli import CHOICES
+
+    assert set(CHOICES) == {*SCENARIOS, "all"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-CHOICES = ["normal", "gremlin", "schrodinger", "mixed", "all"]
+CHOICES = ["normal", "steady", "gremlin", "schrodinger", "mixed", "all"]  # valerix.checks.bench.SCENARIOS, and all
 
 
 @click.command()
