@@ -23,6 +23,7 @@ from valerix.chaos.scenarios import Scenario, journeys, settle
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_values, write_local
 from valerix.checks import bench_report, dbstats, invariants
 from valerix.checks.procstats import Proc, Sampler, cmdline
+from valerix.checks.report_files import write_report
 from valerix.kit.outbox import BACKLOG
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
@@ -207,10 +208,7 @@ def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: 
 
 
 def write(out: Path, result: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    name = result["scenario"]
-    (out / f"bench-{name}.json").write_text(json.dumps(result, indent=2, default=str))
-    (out / f"bench-{name}.md").write_text(bench_report.markdown(result))
+    write_report(out, f"bench-{result['scenario']}", result, bench_report.markdown(result))
 
 
 def previous_normal_rate(out: Path) -> float | None:

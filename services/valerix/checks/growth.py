@@ -24,7 +24,6 @@ know is judged as a retention table, so a new one that grows is noticed."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from valerix.chaos.scenarios import settle
 from valerix.chaos.switches import OFF_VALUES, gremlin_values, write_local
 from valerix.checks import invariants
 from valerix.checks.bench import BenchConfig, restock, run_k6
+from valerix.checks.report_files import write_report
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
 
@@ -277,10 +277,7 @@ def run(config: GrowthConfig, say: Callable[[str], None] = print) -> GrowthResul
 
 
 def write(out: Path, result: GrowthResult) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    body = {"ok": result.ok, **asdict(result)}
-    (out / "growth-report.json").write_text(json.dumps(body, indent=2, default=str))
-    (out / "growth-report.md").write_text(markdown(result))
+    write_report(out, "growth-report", {"ok": result.ok, **asdict(result)}, markdown(result))
 
 
 def series_table(samples: Sequence[Sample], columns: Sequence[str], rows: int | None = None) -> list[str]:

@@ -5,7 +5,6 @@ final within the settle bound. Writes test-results/soak-report.{json,md}."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import tempfile
@@ -24,6 +23,7 @@ from valerix.chaos.switches import OFF_VALUES, gremlin_values, schrodinger_value
 from valerix.checks import invariants
 from valerix.checks.bench import restock
 from valerix.checks.driver import Sent, drive
+from valerix.checks.report_files import write_report
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
 
@@ -249,10 +249,7 @@ def run(out_dir: Path, orders: int = 10_000, concurrency: int = 8, max_seconds: 
 
 
 def write(out_dir: Path, result: SoakResult) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    body = {"ok": result.ok, **asdict(result)}
-    (out_dir / "soak-report.json").write_text(json.dumps(body, indent=2, default=str))
-    (out_dir / "soak-report.md").write_text(markdown(result))
+    write_report(out_dir, "soak-report", {"ok": result.ok, **asdict(result)}, markdown(result))
 
 
 def markdown(result: SoakResult) -> str:
