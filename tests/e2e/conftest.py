@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
+
+from support.stacks import running_stack
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    home = Path(tempfile.mkdtemp(prefix="valerix-e2e-"))
-    started = Stack(StackConfig(home=home, ports=Ports.free(), with_prometheus=False, with_backup=False,
-                                extra_env={"SWEEPER_RESEND_AFTER_S": "3"}))
-    try:
-        started.start(wait=90)
-    except Exception:
-        started.destroy()
-        raise
-    yield started
-    started.destroy()
+    with running_stack("valerix-e2e-") as started:
+        yield started

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,8 +19,9 @@ from valerix.chaos.switches import OFF_VALUES, gremlin_values, write_local
 from valerix.checks import invariants
 from valerix.checks.driver import drive, guest_token
 from valerix.checks.soak import HEALTHY_WITHIN, both_healthy
-from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
+
+from support.stacks import running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -32,16 +31,8 @@ OBSERVED_OUTAGE = 8.0  # seconds of orders watched after the kill
 
 @pytest.fixture(scope="module")
 def stack():
-    home = Path(tempfile.mkdtemp(prefix="valerix-pgcrash-"))
-    started = Stack(StackConfig(home=home, ports=Ports.free(), with_prometheus=False, with_backup=False,
-                                extra_env={"SWEEPER_RESEND_AFTER_S": "3"}))
-    try:
-        started.start(wait=90)
-    except Exception:
-        started.destroy()
-        raise
-    yield started
-    started.destroy()
+    with running_stack("valerix-pgcrash-") as started:
+        yield started
 
 
 def watch_outage(stack: Stack, token: str, seen: list[tuple[int, str | None, str | None]],

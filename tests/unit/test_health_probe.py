@@ -66,3 +66,14 @@ def test_an_old_answer_is_never_served_while_a_refresh_is_under_way():
     finally:
         release.set()
         refresher.join()
+
+
+def test_the_watch_ends_quietly_when_the_interpreter_shuts_its_executors_down(caplog):
+    from valerix.kit.health import watch
+
+    probe = Probe("test", {"database": lambda: None}, name="t", ttl=0.0)
+    probe._executor.shutdown()  # what interpreter exit does to every executor
+    thread = watch(probe, interval=0.01)
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert "health watch failed" not in caplog.text

@@ -93,6 +93,10 @@ def watch(probe: Probe, interval: float = 5.0) -> threading.Thread:
                 if changed:  # log transitions only, not every failing probe
                     log.warning("dependency health changed", extra={"dependencies": changed})
                 previous = body["dependencies"]
+            except RuntimeError as error:
+                if "after shutdown" in str(error):  # the interpreter is exiting: its executors are gone
+                    return
+                log.exception("health watch failed")
             except Exception:
                 log.exception("health watch failed")
             time.sleep(interval)
