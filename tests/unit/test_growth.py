@@ -1,4 +1,4 @@
-"""The growth check's flatness criterion and its verdicts (the run itself: tests/e2e/test_growth.py)."""
+"""The growth check's flatness criterion and its verdicts (the run itself: tests/e2e/test_growth_run.py)."""
 
 from __future__ import annotations
 
