@@ -46,7 +46,7 @@ def flood(host: str, port: int, until: float, per_sender: float, answered: list[
     conn.close()
 
 
-def test_readiness_stays_200_under_a_health_flood(stack):
+def test_readiness_stays_200_under_a_health_flood(stack, measured):
     split = urlsplit(stack.order_url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     assert host == "127.0.0.1"
@@ -77,7 +77,7 @@ def test_readiness_stays_200_under_a_health_flood(stack):
         sender.join(timeout=30)
     time.sleep(1.5)   # session statistics are flushed about once a second
     opened = bus_sessions(stack) - sessions_before
-    print(f"/health: {len(answered)} answered in {SECONDS}s ({len(answered) / SECONDS:.0f}/s), "
+    measured(f"/health flood: {len(answered)} answered in {SECONDS}s ({len(answered) / SECONDS:.0f}/s), "
           f"{answered.count(200)} x 200, {len(failed)} failed; /health/ready: {len(readiness)} probes; "
           f"bus_db sessions opened: {opened}")
     assert len(readiness) >= 20
