@@ -28,22 +28,37 @@ def bus_sessions(stack) -> int:
     return int(row[0])
 
 
+class Client:
+    """One kept HTTP connection; a failed request answers its error and opens a new one."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def get(self, path: str) -> int | str:
+        try:
+            self.conn.request("GET", path)
+            response = self.conn.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException) as error:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            return repr(error)
+
+
 def flood(host: str, port: int, until: float, per_sender: float, answered: list[int], failed: list[str]) -> None:
-    conn = http.client.HTTPConnection(host, port, timeout=10)
+    client = Client(host, port, timeout=10)
     interval, next_at = 1.0 / per_sender, time.monotonic()
     while time.monotonic() < until:
-        try:
-            conn.request("GET", "/health")
-            response = conn.getresponse()
-            response.read()
-            answered.append(response.status)
-        except (OSError, http.client.HTTPException) as error:
-            failed.append(repr(error))
-            conn.close()
-            conn = http.client.HTTPConnection(host, port, timeout=10)
+        outcome = client.get("/health")
+        if isinstance(outcome, int):
+            answered.append(outcome)
+        else:
+            failed.append(outcome)
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
-    conn.close()
+    client.conn.close()
 
 
 def test_readiness_stays_200_under_a_health_flood(stack, measured):
@@ -60,19 +75,11 @@ def test_readiness_stays_200_under_a_health_flood(stack, measured):
     for sender in senders:
         sender.start()
     readiness: list[int | str] = []
-    ready = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
+    ready = Client(host, port, timeout=PROBE_TIMEOUT)
     while time.monotonic() < until:
-        try:
-            ready.request("GET", "/health/ready")
-            response = ready.getresponse()
-            response.read()
-            readiness.append(response.status)
-        except (OSError, http.client.HTTPException) as error:
-            readiness.append(repr(error))
-            ready.close()
-            ready = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT)
+        readiness.append(ready.get("/health/ready"))
         time.sleep(0.1)
-    ready.close()
+    ready.conn.close()
     for sender in senders:
         sender.join(timeout=30)
     time.sleep(1.5)   # session statistics are flushed about once a second
