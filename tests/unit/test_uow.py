@@ -1,4 +1,4 @@
-"""The unit of work's savepoints: events raised inside a rolled-back savepoint go with it."""
+"""The unit of work: its events go to the outbox in one statement with the commit, or nowhere."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from valerix.contracts.events import LowStockAlert, StockReserved
-from valerix.kit.uow import UnitOfWork
+from valerix.kit.uow import INSERT_OUTBOX, UnitOfWork
 
 
 class FakeConnection:
@@ -22,15 +22,12 @@ class FakeConnection:
     def pipeline(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
-    def execute(self, query: Any, params: Any = None) -> None:
-        self.statements.append(query if isinstance(query, str) else query.as_string(None))
-
-    @contextlib.contextmanager
-    def cursor(self) -> Any:
-        yield self
-
-    def executemany(self, query: str, rows: list[dict[str, Any]]) -> None:
-        self.outbox += [row["event_type"] for row in rows]
+    def execute(self, query: str, params: dict[str, Any] | None = None) -> None:
+        self.statements.append("INSERT OUTBOX" if query == INSERT_OUTBOX else query)
+        if query == INSERT_OUTBOX:
+            assert params is not None
+            assert len({len(column) for column in params.values()}) == 1  # one row per event
+            self.outbox += params["event_types"]
 
     def commit(self) -> None:
         self.statements.append("COMMIT")
@@ -54,41 +51,27 @@ def reserved(product: str) -> StockReserved:
     return StockReserved(orderId="ORD-1", productId=product, quantity=1, remainingStock=1, reservationId="RES-1")
 
 
-def test_events_of_a_rolled_back_savepoint_are_discarded():
+def test_every_event_goes_to_the_outbox_in_one_statement_before_the_commit():
     pool = FakePool()
     with UnitOfWork(pool) as uow:  # type: ignore[arg-type]
         uow.add_event(reserved("SKU-A"))
-        with uow.savepoint() as savepoint:
-            uow.add_event(reserved("SKU-B"))
-            uow.add_event(LowStockAlert(productId="SKU-B", currentStock=1, threshold=5))
-            savepoint.rollback()
+        uow.add_event(LowStockAlert(productId="SKU-A", currentStock=1, threshold=5))
         uow.commit()
-    assert pool.conn.outbox == ["StockReserved"]
-    assert pool.conn.statements == ['SAVEPOINT "uow_0"', 'ROLLBACK TO SAVEPOINT "uow_0"', "COMMIT"]
+    assert pool.conn.outbox == ["StockReserved", "LowStockAlert"]
+    assert pool.conn.statements == ["INSERT OUTBOX", "COMMIT"]
 
 
-def test_events_of_a_released_savepoint_are_kept():
+def test_a_unit_without_events_writes_no_outbox_row():
     pool = FakePool()
     with UnitOfWork(pool) as uow:  # type: ignore[arg-type]
-        with uow.savepoint():
-            uow.add_event(reserved("SKU-A"))
         uow.commit()
-    assert pool.conn.outbox == ["StockReserved"]
-    assert 'RELEASE SAVEPOINT "uow_0"' in pool.conn.statements
+    assert pool.conn.statements == ["COMMIT"]
 
 
-def test_an_exception_rolls_the_savepoint_back_with_its_events():
+def test_an_exception_rolls_back_and_drops_the_events():
     pool = FakePool()
-    with UnitOfWork(pool) as uow:  # type: ignore[arg-type]
-        with pytest.raises(LookupError), uow.savepoint():
-            uow.add_event(reserved("SKU-A"))
-            raise LookupError
-        with uow.savepoint() as inner:
-            uow.add_event(reserved("SKU-B"))
-            with uow.savepoint() as nested:
-                uow.add_event(reserved("SKU-C"))
-                nested.rollback()
-            assert inner.name != nested.name
-        uow.commit()
-    assert pool.conn.outbox == ["StockReserved"]
-    assert 'ROLLBACK TO SAVEPOINT "uow_0"' in pool.conn.statements
+    with pytest.raises(LookupError), UnitOfWork(pool) as uow:  # type: ignore[arg-type]
+        uow.add_event(reserved("SKU-A"))
+        raise LookupError
+    assert pool.conn.outbox == []
+    assert pool.conn.statements == ["ROLLBACK"]

@@ -3,23 +3,20 @@ in the same transaction, so nothing is published that did not commit."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from valerix.contracts.events import Envelope, EventData
 
 Conn = psycopg.Connection[dict[str, Any]]
 
+# Every event of the unit of work in one statement (arrays, not a statement per event).
 INSERT_OUTBOX = """
 INSERT INTO outbox (event_id, destination, event_type, payload)
-VALUES (%(event_id)s, %(destination)s, %(event_type)s, %(payload)s)
+SELECT * FROM unnest(%(event_ids)s::uuid[], %(destinations)s::text[], %(event_types)s::text[], %(payloads)s::jsonb[])
 """
 
 
@@ -28,31 +25,12 @@ class DuplicateKey(Exception):
     surfacing as a kit error so the service layer needs no database types)."""
 
 
-class Savepoint:
-    """One ``SAVEPOINT`` of a unit of work and the number of events raised before it."""
-
-    def __init__(self, uow: UnitOfWork, name: str) -> None:
-        self._uow, self.name, self.done = uow, name, False
-        self._events_before = len(uow._events)
-        uow.conn.execute(sql.SQL("SAVEPOINT {}").format(sql.Identifier(name)))
-
-    def rollback(self) -> None:
-        self._uow.conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(sql.Identifier(self.name)))
-        del self._uow._events[self._events_before:]
-        self.done = True
-
-    def release(self) -> None:
-        self._uow.conn.execute(sql.SQL("RELEASE SAVEPOINT {}").format(sql.Identifier(self.name)))
-        self.done = True
-
-
 class UnitOfWork:
     def __init__(self, pool: ConnectionPool[Conn]) -> None:
         self._pool = pool
         self._events: list[tuple[str, Envelope]] = []
         self._conn: Conn | None = None
         self._committed = False
-        self._savepoints: list[Savepoint] = []
 
     @property
     def conn(self) -> Conn:
@@ -66,7 +44,7 @@ class UnitOfWork:
         # without waiting for each answer, so a unit of work costs a few round trips, not one each.
         self._pipeline = self._conn.pipeline()
         self._pipeline.__enter__()
-        self._events, self._committed, self._savepoints = [], False, []
+        self._events, self._committed = [], False
         return self
 
     def add_event(self, data: EventData) -> Envelope:
@@ -74,33 +52,14 @@ class UnitOfWork:
         self._events.append((data.destination, envelope))
         return envelope
 
-    @contextmanager
-    def savepoint(self) -> Iterator[Savepoint]:
-        """A savepoint the block may roll back (``savepoint.rollback()``): the writes *and* the
-        events raised since it began are discarded together, so a rolled-back attempt never
-        leaves a phantom event in the outbox. An exception escaping the block rolls back too."""
-        savepoint = Savepoint(self, f"uow_{len(self._savepoints)}")
-        self._savepoints.append(savepoint)
-        try:
-            yield savepoint
-        except BaseException:
-            if not savepoint.done:
-                savepoint.rollback()
-            raise
-        finally:
-            self._savepoints.pop()
-        if not savepoint.done:
-            savepoint.release()
-
     def commit(self) -> None:
         conn = self.conn
         if self._events:
-            with conn.cursor() as cur:
-                cur.executemany(INSERT_OUTBOX, [
-                    {"event_id": env.eventId, "destination": dest, "event_type": env.eventType,
-                     "payload": json.dumps(env.model_dump(mode="json"))}
-                    for dest, env in self._events
-                ])
+            conn.execute(INSERT_OUTBOX, {
+                "event_ids": [env.eventId for _, env in self._events],
+                "destinations": [dest for dest, _ in self._events],
+                "event_types": [env.eventType for _, env in self._events],
+                "payloads": [env.model_dump_json() for _, env in self._events]})
         conn.commit()
         self._committed = True
         self._events = []

@@ -13,14 +13,37 @@ from valerix.order.domain import Order, OrderLine, OrderStatus
 Conn = psycopg.Connection[dict[str, Any]]
 
 
+# The status changes an order made since it was last saved, as one INSERT over arrays: a
+# statement per unit of work, not one per row (each statement costs a Python and a server round).
+_HISTORY_ROWS = """
+INSERT INTO order_status_history (order_id, from_status, to_status, reason)
+SELECT %(id)s, c.from_status, c.to_status, c.reason
+FROM unnest(%(from)s::text[], %(to)s::text[], %(reasons)s::text[]) AS c(from_status, to_status, reason)
+"""
+
+# The order, its lines and its first status change in one statement (the lines' foreign key is
+# checked at the statement's end, when the order row exists).
+_INSERT_ORDER = f"""
+WITH placed AS (INSERT INTO orders (id, status, customer_id) VALUES (%(id)s, %(status)s, %(customer)s)),
+     lines AS (INSERT INTO order_items (order_id, line_no, product_id, quantity)
+               SELECT %(id)s, l.n - 1, l.product_id, l.quantity
+               FROM unnest(%(products)s::text[], %(quantities)s::int[]) WITH ORDINALITY AS l(product_id, quantity, n))
+{_HISTORY_ROWS}
+"""
+
+
+def _history_params(order: Order) -> dict[str, Any]:
+    changes = order.changes
+    return {"id": order.id, "from": [c.from_status.value if c.from_status else None for c in changes],
+            "to": [c.to_status.value for c in changes], "reasons": [c.reason for c in changes]}
+
+
 def insert_order(conn: Conn, order: Order) -> None:
-    conn.execute("INSERT INTO orders (id, status, customer_id) VALUES (%s, %s, %s)",
-                 (order.id, order.status.value, order.customer_id))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO order_items (order_id, line_no, product_id, quantity) VALUES (%s, %s, %s, %s)",
-            [(order.id, i, line.product_id, line.quantity) for i, line in enumerate(order.lines)])
-    record_changes(conn, order)
+    conn.execute(_INSERT_ORDER, {**_history_params(order), "status": order.status.value,
+                                 "customer": order.customer_id,
+                                 "products": [line.product_id for line in order.lines],
+                                 "quantities": [line.quantity for line in order.lines]})
+    order.changes.clear()
 
 
 def record_changes(conn: Conn, order: Order) -> None:
@@ -28,11 +51,7 @@ def record_changes(conn: Conn, order: Order) -> None:
     storefront's live feed reads (no NOTIFY: see order/live_status.py)."""
     if not order.changes:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO order_status_history (order_id, from_status, to_status, reason) VALUES (%s, %s, %s, %s)",
-            [(order.id, c.from_status.value if c.from_status else None, c.to_status.value, c.reason)
-             for c in order.changes])
+    conn.execute(_HISTORY_ROWS, _history_params(order))
     order.changes.clear()
 
 
@@ -79,17 +98,31 @@ def save_status(conn: Conn, order: Order, *, verify_sent: bool = False) -> None:
     record_changes(conn, order)
 
 
+# The placing request's own change, with its history rows, in one statement: the UPDATE only
+# moves a pending order, and the history follows only if it did.
+_ADVANCE_FROM_PENDING = """
+WITH moved AS (
+    UPDATE orders SET status = %(status)s, reason = %(reason)s, reservation_id = %(reservation)s,
+                      updated_at = clock_timestamp(), verify_attempts = verify_attempts + %(attempts)s,
+                      last_verify_at = CASE WHEN %(verify_sent)s THEN clock_timestamp() ELSE last_verify_at END
+    WHERE id = %(id)s AND status = 'pending' RETURNING created_at, updated_at),
+     changes AS (
+    INSERT INTO order_status_history (order_id, from_status, to_status, reason)
+    SELECT %(id)s, c.from_status, c.to_status, c.reason
+    FROM unnest(%(from)s::text[], %(to)s::text[], %(reasons)s::text[]) AS c(from_status, to_status, reason)
+    WHERE EXISTS (SELECT FROM moved))
+SELECT created_at, updated_at FROM moved
+"""
+
+
 def advance_from_pending(conn: Conn, order: Order, *, verify_sent: bool) -> dict[str, Any] | None:
     """The placing request's own change: one conditional UPDATE instead of lock-read-write.
     None when something else (the sweeper, a verdict) moved the order first."""
-    row = conn.execute(
-        "UPDATE orders SET status = %s, reason = %s, reservation_id = %s, updated_at = clock_timestamp(), "
-        "verify_attempts = verify_attempts + %s, "
-        "last_verify_at = CASE WHEN %s THEN clock_timestamp() ELSE last_verify_at END "
-        "WHERE id = %s AND status = 'pending' RETURNING created_at, updated_at",
-        (order.status.value, order.reason, order.reservation_id, int(verify_sent), verify_sent, order.id)).fetchone()
+    row = conn.execute(_ADVANCE_FROM_PENDING, {
+        **_history_params(order), "status": order.status.value, "reason": order.reason,
+        "reservation": order.reservation_id, "attempts": int(verify_sent), "verify_sent": verify_sent}).fetchone()
     if row is not None:
-        record_changes(conn, order)
+        order.changes.clear()
     return row
 
 
