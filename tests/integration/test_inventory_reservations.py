@@ -43,6 +43,15 @@ def test_unknown_product_is_rejected(inventory_pool):
     assert outcome.rejection is Rejection.UNKNOWN_PRODUCT
 
 
+def test_an_unknown_product_beside_known_ones_takes_nothing(inventory_pool):
+    outcome = committed(inventory_pool, service.reserve, "ORD-4B", [Line("SKU-001", 2), Line("NOPE-1", 1)])
+    assert outcome.rejection is Rejection.UNKNOWN_PRODUCT
+    assert [(s.product_id, s.requested, s.available) for s in outcome.shortages] == [("NOPE-1", 1, 0)]
+    assert stock(inventory_pool, "SKU-001") == 500
+    with inventory_pool.connection() as conn:
+        assert inventory_db.reservation_lines(conn, "ORD-4B") == []
+
+
 def test_release_returns_stock_once(inventory_pool):
     committed(inventory_pool, service.reserve, "ORD-5", [Line("SKU-004", 10)])
     assert committed(inventory_pool, service.release, "ORD-5", "order_cancelled") is True
@@ -106,8 +115,8 @@ def test_the_demo_catalogue_is_seeded_once(inventory_url, inventory_pool):
 
 
 def test_a_rejected_multi_line_order_leaves_no_phantom_events(inventory_pool):
-    # SKU-001 is taken (and crosses its low-stock threshold) before SKU-006 turns out short:
-    # the savepoint gives the stock back and must take those two events with it.
+    # SKU-001 fits (and would cross its low-stock threshold) but SKU-006 is short: nothing may
+    # be taken, and no event raised, for an order that does not fit whole.
     lines = [Line("SKU-001", 495), Line("SKU-006", 51)]
     outcome = committed(inventory_pool, service.reserve, "ORD-PH", lines)
     assert outcome.rejection is Rejection.INSUFFICIENT_STOCK
@@ -119,7 +128,7 @@ def test_a_rejected_multi_line_order_leaves_no_phantom_events(inventory_pool):
     assert outbox_types(inventory_pool) == ["OrderVerified"]   # the recovery path's answer only
 
 
-def test_the_savepoint_keeps_the_events_of_an_order_that_fits(inventory_pool):
+def test_an_order_that_fits_raises_every_event(inventory_pool):
     outcome = committed(inventory_pool, service.reserve, "ORD-FIT", [Line("SKU-001", 495), Line("SKU-006", 5)])
     assert outcome.success
     assert outbox_types(inventory_pool) == ["StockReserved", "LowStockAlert", "StockReserved"]

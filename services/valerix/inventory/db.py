@@ -36,23 +36,31 @@ def lock_reservation(conn: Conn, order_id: str) -> dict[str, Any] | None:
         "WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
 
 
-def take_stock(conn: Conn, product_id: str, quantity: int) -> dict[str, Any] | None:
-    """The conditional decrement: no row back means unknown product or not enough stock."""
-    return conn.execute(
-        "UPDATE products SET stock = stock - %(q)s, updated_at = now() "
-        "WHERE id = %(id)s AND stock >= %(q)s RETURNING stock, low_stock_threshold",
-        {"id": product_id, "q": quantity}).fetchone()
+# An order's lines taken all or none, in one statement. The products are locked first, in id
+# order (so two reservations never wait on each other), and checked under the lock; only if every
+# line has enough does the conditional decrement run and the lines get recorded. One row back
+# per known product: its stock when locked, and what is left after the take (NULL: none taken).
+_TAKE_ALL = """
+WITH wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
+     held AS (SELECT p.id, p.stock, p.low_stock_threshold FROM products p
+              WHERE p.id = ANY(%(products)s::text[]) ORDER BY p.id FOR UPDATE),
+     enough AS (SELECT count(*) = cardinality(%(products)s::text[])
+                       AND coalesce(bool_and(h.stock >= w.quantity), false) AS ok
+                FROM held h JOIN wanted w ON w.product_id = h.id),
+     taken AS (UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
+               FROM wanted w WHERE p.id = w.product_id AND p.stock >= w.quantity AND (SELECT ok FROM enough)
+               RETURNING p.id, p.stock),
+     recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity)
+                  SELECT %(order)s, w.product_id, w.quantity FROM wanted w WHERE (SELECT ok FROM enough))
+SELECT h.id AS product_id, h.stock AS available, t.stock AS remaining, h.low_stock_threshold
+FROM held h LEFT JOIN taken t ON t.id = h.id ORDER BY h.id
+"""
 
 
-def stock_of(conn: Conn, product_id: str) -> int | None:
-    row = conn.execute("SELECT stock FROM products WHERE id = %s", (product_id,)).fetchone()
-    return None if row is None else int(row["stock"])
-
-
-def add_lines(conn: Conn, order_id: str, lines: list[tuple[str, int]]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES (%s, %s, %s)",
-                        [(order_id, pid, q) for pid, q in lines])
+def take_all(conn: Conn, order_id: str, lines: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Takes every line's quantity (and records the lines) or nothing; see ``_TAKE_ALL``."""
+    return conn.execute(_TAKE_ALL, {"order": order_id, "products": [p for p, _ in lines],
+                                    "quantities": [q for _, q in lines]}).fetchall()
 
 
 def reservation_lines(conn: Conn, order_id: str) -> list[dict[str, Any]]:

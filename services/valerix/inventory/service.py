@@ -33,33 +33,33 @@ def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
         existing = db.lock_reservation(conn, order_id)
         assert existing is not None
         return _replay(existing)
-    # Every line or none: the stock taken *and* the events raised for the lines before a
-    # short one are discarded together, so a rejection publishes no StockReserved.
+    found = {row["product_id"]: row for row in
+             db.take_all(conn, order_id, [(line.product_id, line.quantity) for line in ordered])}
+    taken = [row for row in found.values() if row["remaining"] is not None]
+    if len(taken) != len(ordered):
+        if taken:  # the rows were locked and checked: a partial take would be a bug, so undo it all
+            raise RuntimeError(f"reservation of {order_id} took {len(taken)} of {len(ordered)} lines")
+        return _reject(uow, order_id, ordered, found)
     remaining: dict[str, int] = {}
-    with uow.savepoint() as savepoint:
-        for line in ordered:
-            row = db.take_stock(conn, line.product_id, line.quantity)
-            if row is None:
-                savepoint.rollback()
-                return _reject(uow, order_id, ordered)
-            stock, threshold = int(row["stock"]), int(row["low_stock_threshold"])
-            remaining[line.product_id] = stock
-            uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
-                                        remainingStock=stock, reservationId=reservation_id))
-            if crossed_low_stock(stock + line.quantity, stock, threshold):
-                uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
-    db.add_lines(conn, order_id, [(line.product_id, line.quantity) for line in ordered])
+    for line in ordered:
+        row = found[line.product_id]
+        stock, threshold = int(row["remaining"]), int(row["low_stock_threshold"])
+        remaining[line.product_id] = stock
+        uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
+                                    remainingStock=stock, reservationId=reservation_id))
+        if crossed_low_stock(stock + line.quantity, stock, threshold):
+            uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
     return Outcome(ReservationStatus.RESERVED, reservation_id, remaining=remaining)
 
 
-def _reject(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
+def _reject(uow: UnitOfWork, order_id: str, lines: list[Line], found: dict[str, dict[str, Any]]) -> Outcome:
+    """Nothing was taken: records why, with the stock each short line saw under its lock."""
     shortages: list[Shortage] = []
-    unknown = False
     for line in lines:
-        available = db.stock_of(uow.conn, line.product_id)
-        unknown = unknown or available is None
+        available = found[line.product_id]["available"] if line.product_id in found else None
         if available is None or available < line.quantity:
             shortages.append(Shortage(line.product_id, line.quantity, available or 0))
+    unknown = len(found) < len(lines)
     rejection = Rejection.UNKNOWN_PRODUCT if unknown else Rejection.INSUFFICIENT_STOCK
     db.set_reservation_status(uow.conn, order_id, ReservationStatus.REJECTED, rejection,
                               [vars(s) for s in shortages])
