@@ -31,7 +31,7 @@ def connect_admin(url: str) -> psycopg.Connection[Any]:
 
 def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
               timeout: float = 5.0) -> ConnectionPool[psycopg.Connection[Row]]:
-    pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+    pool: ConnectionPool[psycopg.Connection[Row]] = _StampingPool(
         url,
         name=name,
         min_size=min_size,
@@ -50,7 +50,6 @@ def make_pool(url: str, *, name: str, min_size: int = 1, max_size: int = 10,
         # Only a connection idle for a while is checked: under load a check per checkout is a
         # round trip per transaction, and a connection used a moment ago is known to work.
         check=check_if_idle,
-        reset=_mark_returned,
     )
     pool.open(wait=False)
     return pool
@@ -60,8 +59,14 @@ CHECK_AFTER_IDLE_S = 1.0
 _RETURNED_AT = "_valerix_returned_at"
 
 
-def _mark_returned(conn: psycopg.Connection[Any]) -> None:
-    setattr(conn, _RETURNED_AT, time.monotonic())
+class _StampingPool(ConnectionPool[psycopg.Connection[Row]]):
+    """Stamps each connection when it comes back, for ``check_if_idle``. Not the pool's
+    ``reset`` hook: with one set, psycopg_pool hands every returned connection to a worker
+    thread (a queue, a wake-up and a notify per transaction)."""
+
+    def putconn(self, conn: psycopg.Connection[Row]) -> None:
+        setattr(conn, _RETURNED_AT, time.monotonic())
+        super().putconn(conn)
 
 
 def check_if_idle(conn: psycopg.Connection[Any]) -> None:
