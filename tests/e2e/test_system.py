@@ -55,6 +55,25 @@ def test_an_order_is_confirmed_and_stock_is_visible_on_inventory(stack, customer
         assert health.status_code == 200 and health.json()["status"] == "healthy", health.text
 
 
+def outbox_types(url: str, order_id: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT event_type FROM outbox WHERE payload->'data'->>'orderId' = %s",
+                                               (order_id,))}
+
+
+def test_by_default_only_events_a_service_receives_are_published(stack, customer):
+    """PUBLISH_EVENTS=subscribed (docs/events.md): a confirmed order leaves no OrderCreated,
+    OrderConfirmed or StockReserved behind; a failed one publishes its OrderFailed."""
+    confirmed = httpx.post(f"{stack.order_url}/api/orders", json={"productId": "SKU-002", "quantity": 1},
+                           headers=customer, timeout=5)
+    failed = httpx.post(f"{stack.order_url}/api/orders", json={"productId": "SKU-008", "quantity": 1000},
+                        headers=customer, timeout=5)
+    assert (confirmed.status_code, failed.status_code) == (201, 409), (confirmed.text, failed.text)
+    for db in ("order_db", "inventory_db"):
+        assert outbox_types(stack.urls[db], confirmed.json()["orderId"]) == set()
+    assert outbox_types(stack.urls["order_db"], failed.json()["orderId"]) == {"OrderFailed"}
+
+
 def test_gremlin_answers_202_fast_and_the_order_is_confirmed_by_the_workers(stack, customer):
     write_local(stack.home / "chaos", gremlin_values(True, 1, 3000, 3000, None))
     time.sleep(1.1)

@@ -189,6 +189,8 @@ true
   value: {{ $v.chaos.mountPath | quote }}
 - name: BUS_BACKEND
   value: {{ $v.bus.backend | quote }}
+- name: PUBLISH_EVENTS
+  value: {{ $v.events.publish | quote }}
 {{- include "valerix.dbTlsEnv" .ctx }}
 {{- if eq .service "order" }}
 {{- include "valerix.databaseUrlEnv" (dict "ctx" .ctx "db" "order" "var" "ORDER_DATABASE_URL") }}

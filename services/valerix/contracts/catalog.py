@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from valerix.contracts.events import EVENT_TYPES, Envelope, EventData
-from valerix.contracts.routing import INVENTORY_SERVICE, ORDER_SERVICE, QUEUES, TOPOLOGY, Subscriber
+from valerix.contracts.routing import INVENTORY_SERVICE, ORDER_SERVICE, QUEUES, SUBSCRIBED_EVENTS, TOPOLOGY, Subscriber
 from valerix.inventory.handlers import HANDLERS as INVENTORY_HANDLERS
 from valerix.kit.bus.topology import subscription_path
 from valerix.kit.service_worker import Handlers
@@ -96,6 +96,10 @@ def _consumers(name: str, model: type[EventData]) -> str:
     return f"none: {listeners} receives it and ignores it" if listeners else "none (no subscription takes it)"
 
 
+def _published(name: str) -> str:
+    return "always" if name in SUBSCRIBED_EVENTS else "only with `PUBLISH_EVENTS=all`"
+
+
 def _destination(model: type[EventData]) -> str:
     subs = TOPOLOGY.topics.get(model.destination)
     if subs is None:
@@ -119,15 +123,22 @@ def render() -> str:
         "after 10 deliveries; `valerix bus status|peek|resubmit` inspects them. An order line (`Line`) is",
         "`{productId: str, quantity: int}`.",
         "",
-        "| event | destination | producer | consumers |",
-        "|---|---|---|---|",
+        "**Published**: an event some Valerix service acts on is always published. The others are raised",
+        "by the use cases but reach the outbox only when the deployment sets `PUBLISH_EVENTS=all` (chart:",
+        "`events.publish: all`), for readers of its own (analytics, mail) subscribed to the topics: by",
+        "default they would cost an outbox row, relay work and a bus message on the busiest path for",
+        "nobody (BENCHMARKS.md, issue #13). Before that change every event was published.",
+        "",
+        "| event | destination | producer | consumers | published |",
+        "|---|---|---|---|---|",
     ]
     for name, model in EVENT_TYPES.items():
         out.append(f"| [{name}](#{name.lower()}) | `{model.destination}` | {PRODUCERS[name]} | "
-                   f"{_consumers(name, model)} |")
+                   f"{_consumers(name, model)} | {_published(name)} |")
     for name, model in EVENT_TYPES.items():
         out += ["", f"## {name}", "", f"- destination: {_destination(model)}", f"- producer: {PRODUCERS[name]}",
-                f"- consumers: {_consumers(name, model)}", "", *_fields(model), "",
+                f"- consumers: {_consumers(name, model)}", f"- published: {_published(name)}", "",
+                *_fields(model), "",
                 "```json", _example(name), "```"]
     return "\n".join(out) + "\n"
 

@@ -75,6 +75,22 @@ def _topology() -> Topology:
     return Topology(queues=QUEUES, topics=topics, filters=filters)
 
 
+# The event types some service acts on. The others (OrderCreated, OrderConfirmed, StockReserved,
+# StockReleased, LowStockAlert) are raised by the use cases but reach the outbox only when a
+# deployment says other readers want them (PUBLISH_EVENTS=all): an event nobody receives would
+# cost an outbox row, relay work and a bus message on the busiest path, for nothing.
+SUBSCRIBED_EVENTS = frozenset(event.event_type for subscriber in SUBSCRIBERS for event in subscriber.receives)
+
+
+def published_events(setting: str) -> frozenset[str] | None:
+    """What a process publishes: ``subscribed`` (the default) or ``all`` (None: every event)."""
+    if setting == "all":
+        return None
+    if setting == "subscribed":
+        return SUBSCRIBED_EVENTS
+    raise ValueError(f"PUBLISH_EVENTS is 'subscribed' or 'all', not {setting!r}")
+
+
 # A topic's events reach only its subscriptions: an event published to a topic without any is
 # dropped, exactly as Azure Service Bus does. Other readers (analytics, mail) add subscribers.
 TOPOLOGY = _topology()

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from valerix.contracts import routing
 from valerix.contracts.events import Envelope, EventData
 from valerix.contracts.routing import Subscriber
 from valerix.kit import db, logs, retention
@@ -22,7 +23,7 @@ from valerix.kit.health import Check
 from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.outbox import Relay
 from valerix.kit.settings import CommonSettings
-from valerix.kit.uow import UnitOfWork
+from valerix.kit.uow import UnitOfWork, publish_only
 from valerix.kit.worker_runtime import Loop, every, run_worker
 
 LoopFactory = Callable[[ConnectionPool[Any], Bus], dict[str, Loop]]
@@ -77,8 +78,9 @@ def competing_consumers(bus: Bus, entity: str, pool: ConnectionPool[Any], name: 
 
 def api_basics(service: str, settings: CommonSettings,
                database_url: str) -> tuple[ConnectionPool[Any], dict[str, Check]]:
-    """An api process's logging, database pool and readiness checks (database, bus)."""
+    """An api process's logging, event publication, database pool and readiness checks (database, bus)."""
     logs.configure(service, settings.log_level)
+    publish_only(routing.published_events(settings.publish_events))
     pool = db.make_pool(database_url, name=f"{service}-api", max_size=settings.db_pool_size)
     return pool, {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}
 
@@ -103,6 +105,7 @@ def run_service_worker(service: str, settings: CommonSettings, database_url: str
     service's tables whose sizes housekeeping reports."""
     name = f"{service}-worker"
     logs.configure(name, settings.log_level)
+    publish_only(routing.published_events(settings.publish_events))
     pool = db.make_pool(database_url, name=name, max_size=settings.consumer_threads + 4)
     bus = open_bus(settings)
     all_loops = {"outbox-relay": Relay(pool, bus, service).run_forever, **loops(pool, bus),

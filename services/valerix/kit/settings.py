@@ -19,6 +19,9 @@ class CommonSettings(BaseSettings):
     chaos_dir: Path = Path(".valerix/chaos")
     metrics_port: int = 9100
     db_pool_size: int = 10
+    # Which events reach the outbox: "subscribed" (those a Valerix service acts on) or "all"
+    # (every event of docs/events.md, for other readers subscribed to the topics).
+    publish_events: Literal["subscribed", "all"] = "subscribed"
     # Housekeeping (kit/retention.py): how often, and how long each kind of row is kept.
     housekeeping_interval_s: float = 300.0
     outbox_retention_s: float = 86400.0        # sent outbox rows; unsent rows are never trimmed

@@ -20,6 +20,22 @@ SELECT * FROM unnest(%(event_ids)s::uuid[], %(destinations)s::text[], %(event_ty
 """
 
 
+# Which event types reach the outbox: None publishes every one; a set publishes only those.
+# Set once per process at start-up (``publish_only``), like logging; a unit of work raises its
+# events either way, so the use cases do not know who listens.
+_published: frozenset[str] | None = None
+
+
+def publish_only(event_types: frozenset[str] | None) -> None:
+    """Publishes only ``event_types`` from now on in this process (None: every event)."""
+    global _published
+    _published = event_types
+
+
+def publishes(event_type: str) -> bool:
+    return _published is None or event_type in _published
+
+
 class DuplicateKey(Exception):
     """A unique constraint refused a write of this unit of work (psycopg's UniqueViolation,
     surfacing as a kit error so the service layer needs no database types)."""
@@ -47,7 +63,11 @@ class UnitOfWork:
         self._events, self._committed = [], False
         return self
 
-    def add_event(self, data: EventData) -> Envelope:
+    def add_event(self, data: EventData) -> Envelope | None:
+        """Queues the event for the outbox, written with the commit; None when this process
+        does not publish its type (see ``publish_only``)."""
+        if not publishes(data.event_type):
+            return None
         envelope = Envelope.wrap(data)
         self._events.append((data.destination, envelope))
         return envelope
