@@ -36,14 +36,19 @@ def lock_reservation(conn: Conn, order_id: str) -> dict[str, Any] | None:
         "WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
 
 
-# An order's lines taken all or none, in one statement. The products are locked first, in id
-# order (so two reservations never wait on each other), and checked under the lock; only if every
-# line has enough does the conditional decrement run and the lines get recorded. One row back
-# per known product: its stock when locked, and what is left after the take (NULL: none taken).
-_TAKE_ALL = """
-WITH wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
+# A reservation in one statement: claim the order's one reservation row, then take every line or
+# none. A repeat claims nothing and so locks and takes nothing (a concurrent duplicate waits at
+# the claim until the first transaction ends). The products are locked in id order (so two
+# reservations never wait on each other) and checked under the lock; only if every line has
+# enough does the conditional decrement run and the lines get recorded. Rows back: ``claimed``,
+# and per known product its stock when locked and what is left after the take (NULL: none taken).
+_CLAIM_AND_TAKE = """
+WITH claim AS (INSERT INTO reservations (order_id, reservation_id, status)
+               VALUES (%(order)s, %(reservation)s, %(status)s)
+               ON CONFLICT (order_id) DO NOTHING RETURNING order_id),
+     wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
      held AS (SELECT p.id, p.stock, p.low_stock_threshold FROM products p
-              WHERE p.id = ANY(%(products)s::text[]) ORDER BY p.id FOR UPDATE),
+              WHERE p.id = ANY(%(products)s::text[]) AND EXISTS (SELECT FROM claim) ORDER BY p.id FOR UPDATE),
      enough AS (SELECT count(*) = cardinality(%(products)s::text[])
                        AND coalesce(bool_and(h.stock >= w.quantity), false) AS ok
                 FROM held h JOIN wanted w ON w.product_id = h.id),
@@ -52,15 +57,20 @@ WITH wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]
                RETURNING p.id, p.stock),
      recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity)
                   SELECT %(order)s, w.product_id, w.quantity FROM wanted w WHERE (SELECT ok FROM enough))
-SELECT h.id AS product_id, h.stock AS available, t.stock AS remaining, h.low_stock_threshold
-FROM held h LEFT JOIN taken t ON t.id = h.id ORDER BY h.id
+SELECT c.claimed, h.id AS product_id, h.stock AS available, t.stock AS remaining, h.low_stock_threshold
+FROM (SELECT EXISTS (SELECT FROM claim) AS claimed) c
+     LEFT JOIN held h ON true LEFT JOIN taken t ON t.id = h.id
+ORDER BY h.id
 """
 
 
-def take_all(conn: Conn, order_id: str, lines: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    """Takes every line's quantity (and records the lines) or nothing; see ``_TAKE_ALL``."""
-    return conn.execute(_TAKE_ALL, {"order": order_id, "products": [p for p, _ in lines],
-                                    "quantities": [q for _, q in lines]}).fetchall()
+def claim_and_take(conn: Conn, order_id: str, reservation_id: str, status: str,
+                   lines: list[tuple[str, int]]) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """(claimed, product id -> {available, remaining, low_stock_threshold}); see ``_CLAIM_AND_TAKE``."""
+    rows = conn.execute(_CLAIM_AND_TAKE, {
+        "order": order_id, "reservation": reservation_id, "status": status,
+        "products": [p for p, _ in lines], "quantities": [q for _, q in lines]}).fetchall()
+    return bool(rows[0]["claimed"]), {row["product_id"]: row for row in rows if row["product_id"] is not None}
 
 
 def reservation_lines(conn: Conn, order_id: str) -> list[dict[str, Any]]:

@@ -27,14 +27,13 @@ log = logging.getLogger(__name__)
 def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """Reserves every line or none, once per order id; a repeat replays the first outcome."""
     ordered = lock_order(lines)
-    conn = uow.conn
     reservation_id = new_reservation_id()
-    if not db.claim_reservation(conn, order_id, reservation_id, ReservationStatus.RESERVED):
-        existing = db.lock_reservation(conn, order_id)
+    claimed, found = db.claim_and_take(uow.conn, order_id, reservation_id, ReservationStatus.RESERVED,
+                                       [(line.product_id, line.quantity) for line in ordered])
+    if not claimed:
+        existing = db.lock_reservation(uow.conn, order_id)
         assert existing is not None
         return _replay(existing)
-    found = {row["product_id"]: row for row in
-             db.take_all(conn, order_id, [(line.product_id, line.quantity) for line in ordered])}
     taken = [row for row in found.values() if row["remaining"] is not None]
     if len(taken) != len(ordered):
         if taken:  # the rows were locked and checked: a partial take would be a bug, so undo it all
