@@ -10,9 +10,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
-from valerix.kit.grpc_auth import authorized_channel
 from valerix.order.domain import OrderLine
 from valerix.order.inventory_client import InventoryClient, InventoryUnavailable
+
+from support.grpc_token import authorized_channel
 
 
 @pytest.fixture

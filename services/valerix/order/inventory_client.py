@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from valerix.kit import metrics
-from valerix.kit.grpc_auth import authorized_channel
+from valerix.kit.grpc_auth import token_metadata
 from valerix.order.domain import OrderLine
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
@@ -82,7 +82,8 @@ class InventoryClient:
             ("grpc.max_reconnect_backoff_ms", 2_000),
             ("grpc.enable_retries", 0),   # a retry could double a side effect's timing; we recover by events
         ])
-        self._stub = pb_grpc.InventoryServiceStub(authorized_channel(self._channel, token))
+        self._stub = pb_grpc.InventoryServiceStub(self._channel)
+        self._metadata = token_metadata(token)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:
@@ -102,7 +103,8 @@ class InventoryClient:
         request = pb.ReserveStockRequest(order_id=order_id, lines=[
             pb.StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines])
         deadline = self.reserve_deadline if timeout is None else min(timeout, self.reserve_deadline)
-        reply = self._call("ReserveStock", lambda: self._stub.ReserveStock(request, timeout=max(deadline, 0.05)))
+        reply = self._call("ReserveStock", lambda: self._stub.ReserveStock(
+            request, timeout=max(deadline, 0.05), metadata=self._metadata))
         return Reservation(
             success=reply.success, outcome=_OUTCOME_NAMES.get(reply.outcome, "unknown"),
             reservation_id=reply.reservation_id,
@@ -111,12 +113,14 @@ class InventoryClient:
 
     def release(self, order_id: str, reason: str) -> bool:
         request = pb.ReleaseStockRequest(order_id=order_id, reason=reason)
-        reply = self._call("ReleaseStock", lambda: self._stub.ReleaseStock(request, timeout=self.other_deadline))
+        reply = self._call("ReleaseStock", lambda: self._stub.ReleaseStock(
+            request, timeout=self.other_deadline, metadata=self._metadata))
         return bool(reply.released)
 
     def products(self, product_ids: list[str] | None = None) -> list[Product]:
         request = pb.CheckStockRequest(product_ids=product_ids or [])
-        reply = self._call("CheckStock", lambda: self._stub.CheckStock(request, timeout=self.other_deadline))
+        reply = self._call("CheckStock", lambda: self._stub.CheckStock(
+            request, timeout=self.other_deadline, metadata=self._metadata))
         return [Product(p.product_id, p.name, p.stock, p.price_cents) for p in reply.products]
 
     def check_health(self, timeout: float = 1.0) -> None:
