@@ -133,3 +133,30 @@ def test_run_forever_publishes_within_its_poll_and_stops_promptly(service_pool, 
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_an_idle_relay_slows_down_and_picks_up_again(service_pool, bus, monkeypatch):
+    relay = Relay(service_pool, bus, "test", poll_seconds=0.02, idle_poll_seconds=0.16)
+    steps: list[float] = []
+    step = relay.step
+
+    def counted() -> int:
+        steps.append(time.monotonic())
+        return step()
+
+    monkeypatch.setattr(relay, "step", counted)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(1.6)
+        idle_steps = len(steps)
+        # 0.02, 0.04, 0.08, then 0.16 s apart: about a dozen polls, not the 80 of a fixed 20 ms poll.
+        assert 5 <= idle_steps <= 16, idle_steps
+        assert steps[-1] - steps[-2] >= 0.15
+        ids = commit_events(service_pool, 3)
+        assert received_ids(bus, 3) == ids
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -235,6 +235,15 @@ def test_the_reservation_budget_counts_from_the_request_arrival(world, monkeypat
     assert 0 < budgets[0] <= 0.5  # 1.5 s of the 2 s went by queueing before the handler ran
 
 
+def test_the_reservation_keeps_back_the_time_to_settle_and_answer(world, monkeypatch):
+    budgets: list[float] = []
+    answer = world.inventory.reserve
+    monkeypatch.setattr(world.inventory, "reserve",
+                        lambda order_id, lines, timeout: budgets.append(timeout) or answer(order_id, lines, timeout))
+    _placed(service.place_order(world.deps, LINES))
+    assert 1.7 < budgets[0] <= 2.0 - world.deps.settle_allowance
+
+
 def test_a_request_that_queued_past_its_deadline_is_refused_before_anything_is_written(world):
     with pytest.raises(service.TooLate):
         service.place_order(world.deps, LINES, arrived=time.monotonic() - 1.9)

@@ -62,12 +62,14 @@ HOLD_ENV = "VALERIX_RELAY_TEST_HOLD"
 
 class Relay:
     def __init__(self, pool: ConnectionPool[Any], bus: Bus, service: str, *, batch_size: int = 100,
-                 poll_seconds: float = 0.05, max_backoff_seconds: float = 30.0, lease_seconds: float = 10.0) -> None:
+                 poll_seconds: float = 0.05, idle_poll_seconds: float = 0.4, max_backoff_seconds: float = 30.0,
+                 lease_seconds: float = 10.0) -> None:
         self._pool = pool
         self._bus = bus
         self._service = service
         self._batch = batch_size
         self._poll = poll_seconds
+        self._idle_poll = max(idle_poll_seconds, poll_seconds)
         self._max_backoff = max_backoff_seconds
         self._lease = lease_seconds
         self._hold = os.environ.get(HOLD_ENV, "")
@@ -133,17 +135,22 @@ class Relay:
         return n
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Publishes until stop is set, polling every ``poll_seconds`` (a full batch goes again
-        at once), backing off exponentially while the bus or the database fails.
+        """Publishes until stop is set, polling every ``poll_seconds`` while rows come (a full
+        batch goes again at once); each empty poll doubles the wait up to ``idle_poll_seconds``.
+        Backs off exponentially while the bus or the database fails.
 
         Polling, not LISTEN/NOTIFY: a NOTIFY in every writing transaction takes PostgreSQL's
         global notification lock at commit, so those commits cannot be group-committed, and it
-        wakes the relay once per order. A short poll costs one small query when idle and
-        publishes a busy outbox in batches (issue #13)."""
+        wakes the relay once per order. Most orders now publish nothing (only events a service
+        receives are published), so an idle relay slows down: at most ``idle_poll_seconds`` more
+        before a first event after a quiet spell goes out (issue #13)."""
+        wait = self._poll
 
         def pause(count: int) -> None:
+            nonlocal wait
+            wait = self._poll if count else min(wait * 2, self._idle_poll)
             if count < self._batch:
-                stop.wait(self._poll)
+                stop.wait(wait)
 
         run_steps(stop, self.step, message="outbox relay step failed", pause=pause,
                   backoff=doubling(self._max_backoff), extra={"service": self._service})

@@ -21,7 +21,8 @@ def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.De
     client = InventoryClient(settings.inventory_grpc_target, require_token(settings.inventory_grpc_token),
                              reserve_deadline=settings.reserve_deadline_ms / 1000)
     return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
-                        database_url=settings.order_database_url.get_secret_value())
+                        database_url=settings.order_database_url.get_secret_value(),
+                        settle_allowance=settings.settle_allowance_ms / 1000)
 
 
 def create_app() -> Flask:
