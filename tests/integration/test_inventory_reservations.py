@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from valerix.inventory import db as inventory_db
@@ -132,3 +133,28 @@ def test_an_order_that_fits_raises_every_event(inventory_pool):
     outcome = committed(inventory_pool, service.reserve, "ORD-FIT", [Line("SKU-001", 495), Line("SKU-006", 5)])
     assert outcome.success
     assert outbox_types(inventory_pool) == ["StockReserved", "LowStockAlert", "StockReserved"]
+
+
+def test_stock_returned_while_a_reservation_waits_for_the_lock_is_taken_whole(inventory_pool):
+    """A reservation waits for a product's lock while another transaction puts stock back; once
+    it has the lock it must judge *and* take by the stock it sees then, never by the older
+    version its statement began with (that would take one line and skip the other)."""
+    with inventory_pool.connection() as conn:
+        conn.execute("UPDATE products SET stock = 2, initial_stock = initial_stock - stock + 2 WHERE id = 'SKU-006'")
+    restock = inventory_pool.getconn()
+    try:
+        restock.execute("UPDATE products SET stock = stock + 5, initial_stock = initial_stock + 5 "
+                        "WHERE id = 'SKU-006'")  # holds the row lock until the commit below
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(committed, inventory_pool, service.reserve, "ORD-WAIT",
+                                  [Line("SKU-001", 1), Line("SKU-006", 3)])
+            time.sleep(0.5)
+            assert not waiting.done(), "the reservation should be waiting for SKU-006's lock"
+            restock.commit()
+            outcome = waiting.result(timeout=10)
+    finally:
+        inventory_pool.putconn(restock)
+    assert outcome.success, outcome
+    assert (stock(inventory_pool, "SKU-001"), stock(inventory_pool, "SKU-006")) == (499, 4)
+    with inventory_pool.connection() as conn:
+        assert inventory_db.invariant_report(conn) == {"negative_stock": 0, "drift": []}

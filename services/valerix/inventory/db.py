@@ -36,41 +36,49 @@ def lock_reservation(conn: Conn, order_id: str) -> dict[str, Any] | None:
         "WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
 
 
-# A reservation in one statement: claim the order's one reservation row, then take every line or
-# none. A repeat claims nothing and so locks and takes nothing (a concurrent duplicate waits at
-# the claim until the first transaction ends). The products are locked in id order (so two
-# reservations never wait on each other) and checked under the lock; only if every line has
-# enough does the conditional decrement run and the lines get recorded. Rows back: ``claimed``,
-# and per known product its stock when locked and what is left after the take (NULL: none taken).
-_CLAIM_AND_TAKE = """
+# A reservation's first statement: claim the order's one reservation row, and only if that
+# succeeded lock its products in id order (so two reservations never wait on each other) and
+# read their stock under the lock. A repeat claims nothing and so locks nothing (a concurrent
+# duplicate waits at the claim until the first transaction ends). Rows back: ``claimed``, and
+# per known product its stock and low-stock threshold.
+_CLAIM_AND_LOCK = """
 WITH claim AS (INSERT INTO reservations (order_id, reservation_id, status)
                VALUES (%(order)s, %(reservation)s, %(status)s)
                ON CONFLICT (order_id) DO NOTHING RETURNING order_id),
-     wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
      held AS (SELECT p.id, p.stock, p.low_stock_threshold FROM products p
-              WHERE p.id = ANY(%(products)s::text[]) AND EXISTS (SELECT FROM claim) ORDER BY p.id FOR UPDATE),
-     enough AS (SELECT count(*) = cardinality(%(products)s::text[])
-                       AND coalesce(bool_and(h.stock >= w.quantity), false) AS ok
-                FROM held h JOIN wanted w ON w.product_id = h.id),
-     taken AS (UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
-               FROM wanted w WHERE p.id = w.product_id AND p.stock >= w.quantity AND (SELECT ok FROM enough)
-               RETURNING p.id, p.stock),
-     recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity)
-                  SELECT %(order)s, w.product_id, w.quantity FROM wanted w WHERE (SELECT ok FROM enough))
-SELECT c.claimed, h.id AS product_id, h.stock AS available, t.stock AS remaining, h.low_stock_threshold
-FROM (SELECT EXISTS (SELECT FROM claim) AS claimed) c
-     LEFT JOIN held h ON true LEFT JOIN taken t ON t.id = h.id
+              WHERE p.id = ANY(%(products)s::text[]) AND EXISTS (SELECT FROM claim) ORDER BY p.id FOR UPDATE)
+SELECT c.claimed, h.id AS product_id, h.stock, h.low_stock_threshold
+FROM (SELECT EXISTS (SELECT FROM claim) AS claimed) c LEFT JOIN held h ON true
 ORDER BY h.id
 """
 
+# The second, once every line fits: the conditional decrement of each locked product, and the
+# reservation's lines. Its own statement, so it reads the rows as locked, never an older version
+# (an UPDATE's WHERE is judged first on the version its statement's snapshot sees).
+_TAKE = """
+WITH wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
+     recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity)
+                  SELECT %(order)s, product_id, quantity FROM wanted)
+UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
+FROM wanted w WHERE p.id = w.product_id AND p.stock >= w.quantity
+RETURNING p.id AS product_id, p.stock
+"""
 
-def claim_and_take(conn: Conn, order_id: str, reservation_id: str, status: str,
-                   lines: list[tuple[str, int]]) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """(claimed, product id -> {available, remaining, low_stock_threshold}); see ``_CLAIM_AND_TAKE``."""
-    rows = conn.execute(_CLAIM_AND_TAKE, {
-        "order": order_id, "reservation": reservation_id, "status": status,
-        "products": [p for p, _ in lines], "quantities": [q for _, q in lines]}).fetchall()
+
+def claim_and_lock(conn: Conn, order_id: str, reservation_id: str, status: str,
+                   product_ids: list[str]) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """(claimed, product id -> {stock, low_stock_threshold} under lock); see ``_CLAIM_AND_LOCK``."""
+    rows = conn.execute(_CLAIM_AND_LOCK, {"order": order_id, "reservation": reservation_id, "status": status,
+                                          "products": product_ids}).fetchall()
     return bool(rows[0]["claimed"]), {row["product_id"]: row for row in rows if row["product_id"] is not None}
+
+
+def take(conn: Conn, order_id: str, lines: list[tuple[str, int]]) -> dict[str, int]:
+    """Takes every line's quantity from its locked product and records the lines; product id ->
+    stock left, for each product the conditional decrement matched."""
+    rows = conn.execute(_TAKE, {"order": order_id, "products": [p for p, _ in lines],
+                                "quantities": [q for _, q in lines]}).fetchall()
+    return {row["product_id"]: int(row["stock"]) for row in rows}
 
 
 def reservation_lines(conn: Conn, order_id: str) -> list[dict[str, Any]]:

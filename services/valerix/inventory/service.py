@@ -28,22 +28,20 @@ def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """Reserves every line or none, once per order id; a repeat replays the first outcome."""
     ordered = lock_order(lines)
     reservation_id = new_reservation_id()
-    claimed, found = db.claim_and_take(uow.conn, order_id, reservation_id, ReservationStatus.RESERVED,
-                                       [(line.product_id, line.quantity) for line in ordered])
+    claimed, held = db.claim_and_lock(uow.conn, order_id, reservation_id, ReservationStatus.RESERVED,
+                                      [line.product_id for line in ordered])
     if not claimed:
         existing = db.lock_reservation(uow.conn, order_id)
         assert existing is not None
         return _replay(existing)
-    taken = [row for row in found.values() if row["remaining"] is not None]
-    if len(taken) != len(ordered):
-        if taken:  # the rows were locked and checked: a partial take would be a bug, so undo it all
-            raise RuntimeError(f"reservation of {order_id} took {len(taken)} of {len(ordered)} lines")
-        return _reject(uow, order_id, ordered, found)
-    remaining: dict[str, int] = {}
+    shortages = _shortages(ordered, held)
+    if shortages:
+        return _reject(uow, order_id, shortages, unknown=len(held) < len(ordered))
+    remaining = db.take(uow.conn, order_id, [(line.product_id, line.quantity) for line in ordered])
+    if len(remaining) != len(ordered):  # the rows are locked and were checked: this would be a bug
+        raise RuntimeError(f"reservation of {order_id} took {len(remaining)} of {len(ordered)} lines")
     for line in ordered:
-        row = found[line.product_id]
-        stock, threshold = int(row["remaining"]), int(row["low_stock_threshold"])
-        remaining[line.product_id] = stock
+        stock, threshold = remaining[line.product_id], int(held[line.product_id]["low_stock_threshold"])
         uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
                                     remainingStock=stock, reservationId=reservation_id))
         if crossed_low_stock(stock + line.quantity, stock, threshold):
@@ -51,14 +49,15 @@ def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     return Outcome(ReservationStatus.RESERVED, reservation_id, remaining=remaining)
 
 
-def _reject(uow: UnitOfWork, order_id: str, lines: list[Line], found: dict[str, dict[str, Any]]) -> Outcome:
-    """Nothing was taken: records why, with the stock each short line saw under its lock."""
-    shortages: list[Shortage] = []
-    for line in lines:
-        available = found[line.product_id]["available"] if line.product_id in found else None
-        if available is None or available < line.quantity:
-            shortages.append(Shortage(line.product_id, line.quantity, available or 0))
-    unknown = len(found) < len(lines)
+def _shortages(lines: list[Line], held: dict[str, dict[str, Any]]) -> list[Shortage]:
+    """The lines that do not fit, by the stock read under the lock (an unknown product has 0)."""
+    found = {product_id: int(row["stock"]) for product_id, row in held.items()}
+    return [Shortage(line.product_id, line.quantity, found.get(line.product_id, 0)) for line in lines
+            if line.product_id not in found or found[line.product_id] < line.quantity]
+
+
+def _reject(uow: UnitOfWork, order_id: str, shortages: list[Shortage], *, unknown: bool) -> Outcome:
+    """Nothing was taken: records why."""
     rejection = Rejection.UNKNOWN_PRODUCT if unknown else Rejection.INSUFFICIENT_STOCK
     db.set_reservation_status(uow.conn, order_id, ReservationStatus.REJECTED, rejection,
                               [vars(s) for s in shortages])
