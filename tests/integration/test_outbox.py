@@ -1,5 +1,7 @@
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import psycopg
 
@@ -120,19 +122,25 @@ def test_only_one_relay_publishes_at_a_time(service_pool, bus):
     assert len(received_ids(bus, 30)) == 30
 
 
-def test_run_forever_publishes_within_its_poll_and_stops_promptly(service_pool, bus):
+@contextlib.contextmanager
+def running(relay: Relay) -> Iterator[None]:
+    """The relay's run_forever in a thread; it must stop promptly when told to."""
     stop = threading.Event()
-    relay = Relay(service_pool, bus, "test", poll_seconds=0.2)
     thread = threading.Thread(target=relay.run_forever, args=(stop,))
     thread.start()
     try:
-        time.sleep(0.5)
-        ids = commit_events(service_pool, 7)
-        assert received_ids(bus, 1) == ids
+        yield
     finally:
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_run_forever_publishes_within_its_poll_and_stops_promptly(service_pool, bus):
+    with running(Relay(service_pool, bus, "test", poll_seconds=0.2)):
+        time.sleep(0.5)
+        ids = commit_events(service_pool, 7)
+        assert received_ids(bus, 1) == ids
 
 
 def test_an_idle_relay_slows_down_and_picks_up_again(service_pool, bus, monkeypatch):
@@ -145,10 +153,7 @@ def test_an_idle_relay_slows_down_and_picks_up_again(service_pool, bus, monkeypa
         return step()
 
     monkeypatch.setattr(relay, "step", counted)
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run_forever, args=(stop,))
-    thread.start()
-    try:
+    with running(relay):
         time.sleep(1.6)
         idle_steps = len(steps)
         # 0.02, 0.04, 0.08, then 0.16 s apart: about a dozen polls, not the 80 of a fixed 20 ms poll.
@@ -156,7 +161,3 @@ def test_an_idle_relay_slows_down_and_picks_up_again(service_pool, bus, monkeypa
         assert steps[-1] - steps[-2] >= 0.15
         ids = commit_events(service_pool, 3)
         assert received_ids(bus, 3) == ids
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-    assert not thread.is_alive()
