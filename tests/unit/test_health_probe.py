@@ -6,6 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from valerix.kit.health import Probe
 
 
@@ -68,11 +70,17 @@ def test_an_old_answer_is_never_served_while_a_refresh_is_under_way():
         refresher.join()
 
 
-def test_the_watch_ends_quietly_when_the_interpreter_shuts_its_executors_down(caplog):
+@pytest.mark.parametrize("how", ["executor", "interpreter"])
+def test_the_watch_ends_quietly_when_the_interpreter_shuts_its_executors_down(caplog, monkeypatch, how):
+    import concurrent.futures.thread
+
     from valerix.kit.health import watch
 
     probe = Probe("test", {"database": lambda: None}, name="t", ttl=0.0)
-    probe._executor.shutdown()  # what interpreter exit does to every executor
+    if how == "executor":
+        probe._executor.shutdown()  # what interpreter exit does to every executor
+    else:  # what every executor says once the interpreter has begun to exit
+        monkeypatch.setattr(concurrent.futures.thread, "_shutdown", True)
     thread = watch(probe, interval=0.01)
     thread.join(timeout=5)
     assert not thread.is_alive()

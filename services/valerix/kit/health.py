@@ -94,7 +94,9 @@ def watch(probe: Probe, interval: float = 5.0) -> threading.Thread:
                     log.warning("dependency health changed", extra={"dependencies": changed})
                 previous = body["dependencies"]
             except RuntimeError as error:
-                if "after shutdown" in str(error):  # the interpreter is exiting: its executors are gone
+                # "cannot schedule new futures after [interpreter] shutdown": the process is
+                # exiting and its executors are gone.
+                if str(error).endswith("shutdown"):
                     return
                 log.exception("health watch failed")
             except Exception:
