@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -36,49 +37,77 @@ def lock_reservation(conn: Conn, order_id: str) -> dict[str, Any] | None:
         "WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
 
 
-# A reservation's first statement: claim the order's one reservation row, and only if that
-# succeeded lock its products in id order (so two reservations never wait on each other) and
-# read their stock under the lock. A repeat claims nothing and so locks nothing (a concurrent
-# duplicate waits at the claim until the first transaction ends). Rows back: ``claimed``, and
-# per known product its stock and low-stock threshold.
+def lock_reservations(conn: Conn, order_ids: list[str]) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT order_id, reservation_id, status, reason, shortages FROM reservations "
+        "WHERE order_id = ANY(%s) ORDER BY order_id FOR UPDATE", (order_ids,)).fetchall()
+
+
+# A batch of reservations' first statement: claim each order's one reservation row (in order id
+# order, so two batches racing on the same ids cannot deadlock), and only if one was claimed,
+# lock the batch's products in id order (so two reservations never wait on each other) and read
+# their stock under the lock. A repeat claims nothing (a concurrent duplicate waits at its claim
+# until the first transaction ends). Rows back: each claimed order id, and each known product's
+# stock and low-stock threshold.
 _CLAIM_AND_LOCK = """
 WITH claim AS (INSERT INTO reservations (order_id, reservation_id, status)
-               VALUES (%(order)s, %(reservation)s, %(status)s)
+               SELECT c.order_id, c.reservation_id, %(status)s
+               FROM unnest(%(orders)s::text[], %(reservations)s::text[]) AS c(order_id, reservation_id)
+               ORDER BY c.order_id
                ON CONFLICT (order_id) DO NOTHING RETURNING order_id),
      held AS (SELECT p.id, p.stock, p.low_stock_threshold FROM products p
               WHERE p.id = ANY(%(products)s::text[]) AND EXISTS (SELECT FROM claim) ORDER BY p.id FOR UPDATE)
-SELECT c.claimed, h.id AS product_id, h.stock, h.low_stock_threshold
-FROM (SELECT EXISTS (SELECT FROM claim) AS claimed) c LEFT JOIN held h ON true
-ORDER BY h.id
+SELECT order_id, NULL AS product_id, NULL::bigint AS stock, NULL::bigint AS low_stock_threshold FROM claim
+UNION ALL
+SELECT NULL, id, stock, low_stock_threshold FROM held
 """
 
-# The second, once every line fits: the conditional decrement of each locked product, and the
-# reservation's lines. Its own statement, so it reads the rows as locked, never an older version
-# (an UPDATE's WHERE is judged first on the version its statement's snapshot sees).
-_TAKE = """
-WITH wanted AS (SELECT * FROM unnest(%(products)s::text[], %(quantities)s::int[]) AS w(product_id, quantity)),
-     recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity)
-                  SELECT %(order)s, product_id, quantity FROM wanted)
-UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
-FROM wanted w WHERE p.id = w.product_id AND p.stock >= w.quantity
-RETURNING p.id AS product_id, p.stock
+# The second, once the batch is decided: the conditional decrement of each locked product by
+# what the batch took of it, the reserved orders' lines, and the refused orders' reasons. Its own
+# statement, so it reads the rows as locked, never an older version (an UPDATE's WHERE is judged
+# first on the version its statement's snapshot sees).
+_TAKE_AND_REFUSE = """
+WITH lines AS (SELECT * FROM unnest(%(orders)s::text[], %(products)s::text[], %(quantities)s::int[])
+               AS l(order_id, product_id, quantity)),
+     recorded AS (INSERT INTO reservation_lines (order_id, product_id, quantity) SELECT * FROM lines),
+     refused AS (UPDATE reservations r SET status = 'rejected', reason = x.reason, shortages = x.shortages::jsonb,
+                                           updated_at = now()
+                 FROM unnest(%(refused)s::text[], %(reasons)s::text[], %(shortages)s::text[])
+                      AS x(order_id, reason, shortages)
+                 WHERE r.order_id = x.order_id),
+     taken AS (SELECT product_id, sum(quantity) AS quantity FROM lines GROUP BY product_id)
+UPDATE products p SET stock = p.stock - t.quantity, updated_at = now()
+FROM taken t WHERE p.id = t.product_id AND p.stock >= t.quantity
+RETURNING p.id
 """
 
 
-def claim_and_lock(conn: Conn, order_id: str, reservation_id: str, status: str,
-                   product_ids: list[str]) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """(claimed, product id -> {stock, low_stock_threshold} under lock); see ``_CLAIM_AND_LOCK``."""
-    rows = conn.execute(_CLAIM_AND_LOCK, {"order": order_id, "reservation": reservation_id, "status": status,
-                                          "products": product_ids}).fetchall()
-    return bool(rows[0]["claimed"]), {row["product_id"]: row for row in rows if row["product_id"] is not None}
+def claim_and_lock_many(conn: Conn, reservation_ids: dict[str, str], status: str,
+                        product_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """(the order ids claimed, product id -> {stock, low_stock_threshold} under lock); see
+    ``_CLAIM_AND_LOCK``. ``reservation_ids``: order id -> the reservation id to claim it with."""
+    rows = conn.execute(_CLAIM_AND_LOCK, {
+        "orders": list(reservation_ids), "reservations": list(reservation_ids.values()), "status": status,
+        "products": product_ids}).fetchall()
+    return ({row["order_id"] for row in rows if row["order_id"] is not None},
+            {row["product_id"]: row for row in rows if row["product_id"] is not None})
 
 
-def take(conn: Conn, order_id: str, lines: list[tuple[str, int]]) -> dict[str, int]:
-    """Takes every line's quantity from its locked product and records the lines; product id ->
-    stock left, for each product the conditional decrement matched."""
-    rows = conn.execute(_TAKE, {"order": order_id, "products": [p for p, _ in lines],
-                                "quantities": [q for _, q in lines]}).fetchall()
-    return {row["product_id"]: int(row["stock"]) for row in rows}
+def take_and_refuse(conn: Conn, takes: list[tuple[str, str, int]],
+                    refusals: list[tuple[str, str, list[dict[str, Any]]]]) -> None:
+    """Records ``takes`` (order id, product id, quantity) and takes their stock from the locked
+    products, and marks ``refusals`` (order id, reason, shortages) rejected. Raises if a product
+    had less stock than its takes: the rows are locked and were checked, so that is a bug, and
+    the transaction must not commit."""
+    if not takes and not refusals:
+        return
+    rows = conn.execute(_TAKE_AND_REFUSE, {
+        "orders": [t[0] for t in takes], "products": [t[1] for t in takes], "quantities": [t[2] for t in takes],
+        "refused": [r[0] for r in refusals], "reasons": [r[1] for r in refusals],
+        "shortages": [json.dumps(r[2]) for r in refusals]}).fetchall()
+    wanted = {product_id for _, product_id, _ in takes}
+    if len(rows) != len(wanted):
+        raise RuntimeError(f"a reservation batch took {len(rows)} of {len(wanted)} products")
 
 
 def reservation_lines(conn: Conn, order_id: str) -> list[dict[str, Any]]:

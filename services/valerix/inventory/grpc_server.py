@@ -5,15 +5,17 @@ the commit, before the answer (Schrödinger)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from valerix.inventory import metrics, service
 from valerix.inventory.bootstrap import Deps
-from valerix.inventory.domain import InvalidReservation, Line, Outcome, Rejection, ReservationStatus
+from valerix.inventory.domain import InvalidReservation, Line, Outcome, Rejection, ReservationStatus, lock_order
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
+from valerix.kit.group_commit import GroupCommit
 from valerix.kit.logs import order_id as log_order_id
 
 log = logging.getLogger(__name__)
@@ -55,23 +57,30 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.chaos = deps.chaos
+        # Concurrent reservations share a transaction (each still all or nothing): they all lock
+        # the same few products, and would otherwise hold them through a commit each.
+        self.reservations = GroupCommit("reserve_stock", self._reserve_batch)
+
+    def _reserve_batch(self, requests: Sequence[tuple[str, list[Line]]]) -> list[Outcome]:
+        with self.deps.uow() as uow:
+            outcomes = service.reserve_many(uow, requests)
+            uow.commit()
+        return outcomes
 
     def ReserveStock(self, request: pb.ReserveStockRequest,
                      context: grpc.ServicerContext) -> pb.ReserveStockResponse:
         _require_order_id(request.order_id, context)
         log_order_id.set(request.order_id)
-        lines = [Line(line.product_id, line.quantity) for line in request.lines]
+        try:
+            lines = lock_order([Line(line.product_id, line.quantity) for line in request.lines])
+        except InvalidReservation as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         self.chaos.before_reserve()
         if not context.is_active():
             # The caller gave up during the delay. Doing the work anyway is what the seed's
             # Schrödinger case is about; the reservation stays idempotent by order id.
             log.info("caller gone before reserve", extra={"orderId": request.order_id})
-        try:
-            with self.deps.uow() as uow:
-                outcome = service.reserve(uow, request.order_id, lines)
-                uow.commit()
-        except InvalidReservation as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        outcome = self.reservations.submit((request.order_id, lines))
         response = to_response(outcome)
         metrics.RESERVATIONS.labels(outcome=pb.ReserveOutcome.Name(response.outcome).removeprefix(
             "RESERVE_OUTCOME_").lower() + ("_replayed" if outcome.replayed else "")).inc()

@@ -4,6 +4,8 @@ work (the gRPC call's or the consumer's), which commits it with its events."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from valerix.contracts.events import LowStockAlert, OrderVerified, StockReleased, StockReserved
@@ -26,42 +28,61 @@ log = logging.getLogger(__name__)
 
 def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Outcome:
     """Reserves every line or none, once per order id; a repeat replays the first outcome."""
-    ordered = lock_order(lines)
-    reservation_id = new_reservation_id()
-    claimed, held = db.claim_and_lock(uow.conn, order_id, reservation_id, ReservationStatus.RESERVED,
-                                      [line.product_id for line in ordered])
-    if not claimed:
-        existing = db.lock_reservation(uow.conn, order_id)
-        assert existing is not None
-        return _replay(existing)
-    shortages = _shortages(ordered, held)
-    if shortages:
-        return _reject(uow, order_id, shortages, unknown=len(held) < len(ordered))
-    remaining = db.take(uow.conn, order_id, [(line.product_id, line.quantity) for line in ordered])
-    if len(remaining) != len(ordered):  # the rows are locked and were checked: this would be a bug
-        raise RuntimeError(f"reservation of {order_id} took {len(remaining)} of {len(ordered)} lines")
-    for line in ordered:
-        stock, threshold = remaining[line.product_id], int(held[line.product_id]["low_stock_threshold"])
-        uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
-                                    remainingStock=stock, reservationId=reservation_id))
-        if crossed_low_stock(stock + line.quantity, stock, threshold):
-            uow.add_event(LowStockAlert(productId=line.product_id, currentStock=stock, threshold=threshold))
-    return Outcome(ReservationStatus.RESERVED, reservation_id, remaining=remaining)
+    return reserve_many(uow, [(order_id, lock_order(lines))])[0]
 
 
-def _shortages(lines: list[Line], held: dict[str, dict[str, Any]]) -> list[Shortage]:
-    """The lines that do not fit, by the stock read under the lock (an unknown product has 0)."""
-    found = {product_id: int(row["stock"]) for product_id, row in held.items()}
-    return [Shortage(line.product_id, line.quantity, found.get(line.product_id, 0)) for line in lines
-            if line.product_id not in found or found[line.product_id] < line.quantity]
+def reserve_many(uow: UnitOfWork, requests: Sequence[tuple[str, list[Line]]]) -> list[Outcome]:
+    """Reserves each order's lines (valid, in ``lock_order``'s order) all or none, once per
+    order id, in one transaction: the batch's products are locked once, in id order, and the
+    stock is given out in the batch's order, so each order is decided on exactly the stock
+    the orders before it left (as if each had its own transaction, one after the other)."""
+    reservation_ids = {order_id: new_reservation_id() for order_id, _ in requests}
+    products = sorted({line.product_id for _, lines in requests for line in lines})
+    claimed, held = db.claim_and_lock_many(uow.conn, reservation_ids, ReservationStatus.RESERVED, products)
+    stock = {product_id: int(row["stock"]) for product_id, row in held.items()}
+    decided: dict[str, Outcome] = {}
+    takes: list[tuple[str, str, int]] = []
+    refusals: list[tuple[str, Rejection, list[Shortage]]] = []
+    for order_id, lines in requests:
+        if order_id not in claimed or order_id in decided:
+            continue
+        shortages = [Shortage(line.product_id, line.quantity, stock.get(line.product_id, 0)) for line in lines
+                     if stock.get(line.product_id, 0) < line.quantity]
+        if shortages:
+            rejection = (Rejection.UNKNOWN_PRODUCT if any(line.product_id not in held for line in lines)
+                         else Rejection.INSUFFICIENT_STOCK)
+            refusals.append((order_id, rejection, shortages))
+            decided[order_id] = Outcome(ReservationStatus.REJECTED, None, rejection, tuple(shortages))
+            continue
+        for line in lines:
+            before = stock[line.product_id]
+            stock[line.product_id] = before - line.quantity
+            takes.append((order_id, line.product_id, line.quantity))
+            _raise_reserved(uow, order_id, reservation_ids[order_id], line, before, stock[line.product_id],
+                            int(held[line.product_id]["low_stock_threshold"]))
+        decided[order_id] = Outcome(ReservationStatus.RESERVED, reservation_ids[order_id],
+                                    remaining={line.product_id: stock[line.product_id] for line in lines})
+    db.take_and_refuse(uow.conn, takes, [(order_id, rejection, [vars(s) for s in shortages])
+                                         for order_id, rejection, shortages in refusals])
+    repeats = [order_id for order_id, _ in requests if order_id not in claimed]
+    if repeats:
+        decided.update({row["order_id"]: _replay(row) for row in db.lock_reservations(uow.conn, repeats)})
+    outcomes: list[Outcome] = []
+    answered: set[str] = set()
+    for order_id, _ in requests:
+        # The same order twice in one batch: the second is a repeat of the first.
+        outcome = decided[order_id]
+        outcomes.append(replace(outcome, replayed=True) if order_id in answered else outcome)
+        answered.add(order_id)
+    return outcomes
 
 
-def _reject(uow: UnitOfWork, order_id: str, shortages: list[Shortage], *, unknown: bool) -> Outcome:
-    """Nothing was taken: records why."""
-    rejection = Rejection.UNKNOWN_PRODUCT if unknown else Rejection.INSUFFICIENT_STOCK
-    db.set_reservation_status(uow.conn, order_id, ReservationStatus.REJECTED, rejection,
-                              [vars(s) for s in shortages])
-    return Outcome(ReservationStatus.REJECTED, None, rejection, tuple(shortages))
+def _raise_reserved(uow: UnitOfWork, order_id: str, reservation_id: str, line: Line, before: int, after: int,
+                    threshold: int) -> None:
+    uow.add_event(StockReserved(orderId=order_id, productId=line.product_id, quantity=line.quantity,
+                                remainingStock=after, reservationId=reservation_id))
+    if crossed_low_stock(before, after, threshold):
+        uow.add_event(LowStockAlert(productId=line.product_id, currentStock=after, threshold=threshold))
 
 
 def _replay(row: dict[str, Any]) -> Outcome:
