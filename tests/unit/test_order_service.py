@@ -48,11 +48,16 @@ class FakeOrderDb:
     def insert_order(self, conn: object, order: Order) -> None:
         self.orders[order.id] = Stored(self._copy(order))
 
-    def insert_idempotency(self, conn: object, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
-        if (customer_id, key) in self.keys:
-            raise DuplicateKey(key)
-        self.keys[customer_id, key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
-                                       "response_status": None, "response_body": None}
+    def insert_orders(self, conn: object, orders: list[Order]) -> None:
+        for order in orders:
+            self.insert_order(conn, order)
+
+    def insert_idempotency_keys(self, conn: object, keys: list[tuple[str, str, str, str]]) -> None:
+        for customer_id, key, request_hash, order_id in keys:
+            if (customer_id, key) in self.keys:
+                raise DuplicateKey(key)
+            self.keys[customer_id, key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
+                                           "response_status": None, "response_body": None}
 
     def find_idempotency(self, conn: object, customer_id: str, key: str,
                          in_flight_seconds: float) -> dict[str, Any] | None:
@@ -71,11 +76,13 @@ class FakeOrderDb:
         stored = self.orders[order.id]
         stored.order, stored.verify_attempts = self._copy(order), stored.verify_attempts + int(verify_sent)
 
-    def advance_from_pending(self, conn: object, order: Order, *, verify_sent: bool) -> dict[str, Any] | None:
-        if self.orders[order.id].order.status is not OrderStatus.PENDING:
-            return None
-        self.save_status(conn, order, verify_sent=verify_sent)
-        return {"created_at": NOW, "updated_at": NOW}
+    def advance_from_pending(self, conn: object, changed: list[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
+        moved = {}
+        for order, verify_sent in changed:
+            if self.orders[order.id].order.status is OrderStatus.PENDING:
+                self.save_status(conn, order, verify_sent=verify_sent)
+                moved[order.id] = {"created_at": NOW, "updated_at": NOW}
+        return moved
 
     def mark_verify_resent(self, conn: object, order_id: str) -> None:
         self.orders[order_id].verify_attempts += 1

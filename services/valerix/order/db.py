@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,36 +14,51 @@ from valerix.order.domain import Order, OrderLine, OrderStatus
 Conn = psycopg.Connection[dict[str, Any]]
 
 
-# The status changes an order made since it was last saved, as one INSERT over arrays: a
+# The status changes orders made since they were last saved, as one INSERT over arrays: a
 # statement per unit of work, not one per row (each statement costs a Python and a server round).
+# ``{moved}``: a condition on the order id (the conditional UPDATE below keeps only its rows).
 _HISTORY_ROWS = """
 INSERT INTO order_status_history (order_id, from_status, to_status, reason)
-SELECT %(id)s, c.from_status, c.to_status, c.reason
-FROM unnest(%(from)s::text[], %(to)s::text[], %(reasons)s::text[]) AS c(from_status, to_status, reason)
+SELECT c.order_id, c.from_status, c.to_status, c.reason
+FROM unnest(%(change_orders)s::text[], %(from)s::text[], %(to)s::text[], %(reasons)s::text[])
+     WITH ORDINALITY AS c(order_id, from_status, to_status, reason, n)
+WHERE {moved} ORDER BY c.n
 """
 
-# The order, its lines and its first status change in one statement (the lines' foreign key is
-# checked at the statement's end, when the order row exists).
-_INSERT_ORDER = f"""
-WITH placed AS (INSERT INTO orders (id, status, customer_id) VALUES (%(id)s, %(status)s, %(customer)s)),
+# Orders, their lines and their first status changes, a batch in one statement (the lines'
+# foreign key is checked at the statement's end, when the order rows exist).
+_INSERT_ORDERS = f"""
+WITH placed AS (INSERT INTO orders (id, status, customer_id)
+                SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(customers)s::text[])),
      lines AS (INSERT INTO order_items (order_id, line_no, product_id, quantity)
-               SELECT %(id)s, l.n - 1, l.product_id, l.quantity
-               FROM unnest(%(products)s::text[], %(quantities)s::int[]) WITH ORDINALITY AS l(product_id, quantity, n))
-{_HISTORY_ROWS}
+               SELECT * FROM unnest(%(line_orders)s::text[], %(line_nos)s::int[], %(line_products)s::text[],
+                                    %(line_quantities)s::int[]))
+{_HISTORY_ROWS.format(moved="true")}
 """
 
 
-def _history_params(order: Order) -> dict[str, Any]:
-    changes = order.changes
-    return {"id": order.id, "from": [c.from_status.value if c.from_status else None for c in changes],
-            "to": [c.to_status.value for c in changes], "reasons": [c.reason for c in changes]}
+def _changes_params(orders: Sequence[Order]) -> dict[str, Any]:
+    """Every status change of ``orders`` not yet saved, as the arrays ``_HISTORY_ROWS`` takes."""
+    changes = [(order.id, change) for order in orders for change in order.changes]
+    return {"change_orders": [order_id for order_id, _ in changes],
+            "from": [c.from_status.value if c.from_status else None for _, c in changes],
+            "to": [c.to_status.value for _, c in changes], "reasons": [c.reason for _, c in changes]}
+
+
+def insert_orders(conn: Conn, orders: Sequence[Order]) -> None:
+    """Saves new orders. Their ``changes`` stay as they are until the caller has committed: a
+    batch that fails is saved again order by order, and each must still carry its history."""
+    lines = [(order.id, n, line) for order in orders for n, line in enumerate(order.lines)]
+    conn.execute(_INSERT_ORDERS, {
+        **_changes_params(orders), "ids": [order.id for order in orders],
+        "statuses": [order.status.value for order in orders], "customers": [order.customer_id for order in orders],
+        "line_orders": [order_id for order_id, _, _ in lines], "line_nos": [n for _, n, _ in lines],
+        "line_products": [line.product_id for _, _, line in lines],
+        "line_quantities": [line.quantity for _, _, line in lines]})
 
 
 def insert_order(conn: Conn, order: Order) -> None:
-    conn.execute(_INSERT_ORDER, {**_history_params(order), "status": order.status.value,
-                                 "customer": order.customer_id,
-                                 "products": [line.product_id for line in order.lines],
-                                 "quantities": [line.quantity for line in order.lines]})
+    insert_orders(conn, [order])
     order.changes.clear()
 
 
@@ -51,7 +67,7 @@ def record_changes(conn: Conn, order: Order) -> None:
     storefront's live feed reads (no NOTIFY: see order/live_status.py)."""
     if not order.changes:
         return
-    conn.execute(_HISTORY_ROWS, _history_params(order))
+    conn.execute(_HISTORY_ROWS.format(moved="true"), _changes_params([order]))
     order.changes.clear()
 
 
@@ -98,32 +114,34 @@ def save_status(conn: Conn, order: Order, *, verify_sent: bool = False) -> None:
     record_changes(conn, order)
 
 
-# The placing request's own change, with its history rows, in one statement: the UPDATE only
-# moves a pending order, and the history follows only if it did.
-_ADVANCE_FROM_PENDING = """
-WITH moved AS (
-    UPDATE orders SET status = %(status)s, reason = %(reason)s, reservation_id = %(reservation)s,
-                      updated_at = clock_timestamp(), verify_attempts = verify_attempts + %(attempts)s,
-                      last_verify_at = CASE WHEN %(verify_sent)s THEN clock_timestamp() ELSE last_verify_at END
-    WHERE id = %(id)s AND status = 'pending' RETURNING created_at, updated_at),
-     changes AS (
-    INSERT INTO order_status_history (order_id, from_status, to_status, reason)
-    SELECT %(id)s, c.from_status, c.to_status, c.reason
-    FROM unnest(%(from)s::text[], %(to)s::text[], %(reasons)s::text[]) AS c(from_status, to_status, reason)
-    WHERE EXISTS (SELECT FROM moved))
-SELECT created_at, updated_at FROM moved
+# The placing requests' own changes, with their history rows, a batch in one statement: the
+# UPDATE only moves a pending order, and an order's history follows only if it moved.
+_ADVANCE_FROM_PENDING = f"""
+WITH wanted AS (SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(order_reasons)s::text[],
+                                     %(reservations)s::text[], %(verify_sent)s::bool[])
+                AS w(id, status, reason, reservation_id, verify_sent)),
+     moved AS (
+    UPDATE orders o SET status = w.status, reason = w.reason, reservation_id = w.reservation_id,
+                        updated_at = clock_timestamp(), verify_attempts = o.verify_attempts + w.verify_sent::int,
+                        last_verify_at = CASE WHEN w.verify_sent THEN clock_timestamp() ELSE o.last_verify_at END
+    FROM wanted w WHERE o.id = w.id AND o.status = 'pending' RETURNING o.id, o.created_at, o.updated_at),
+     changes AS ({_HISTORY_ROWS.format(moved="c.order_id IN (SELECT id FROM moved)")})
+SELECT id, created_at, updated_at FROM moved
 """
 
 
-def advance_from_pending(conn: Conn, order: Order, *, verify_sent: bool) -> dict[str, Any] | None:
-    """The placing request's own change: one conditional UPDATE instead of lock-read-write.
-    None when something else (the sweeper, a verdict) moved the order first."""
-    row = conn.execute(_ADVANCE_FROM_PENDING, {
-        **_history_params(order), "status": order.status.value, "reason": order.reason,
-        "reservation": order.reservation_id, "attempts": int(verify_sent), "verify_sent": verify_sent}).fetchone()
-    if row is not None:
-        order.changes.clear()
-    return row
+def advance_from_pending(conn: Conn, changed: Sequence[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
+    """The placing requests' own changes, (order, verify_sent) each: one conditional UPDATE
+    instead of lock-read-write. Order id -> {created_at, updated_at} of the orders it moved; an
+    order missing was moved first by something else (the sweeper, a verdict). As with
+    ``insert_orders``, clearing the orders' ``changes`` is the caller's, after its commit."""
+    orders = [order for order, _ in changed]
+    rows = conn.execute(_ADVANCE_FROM_PENDING, {
+        **_changes_params(orders), "ids": [order.id for order in orders],
+        "statuses": [order.status.value for order in orders], "order_reasons": [order.reason for order in orders],
+        "reservations": [order.reservation_id for order in orders],
+        "verify_sent": [verify_sent for _, verify_sent in changed]}).fetchall()
+    return {row["id"]: {"created_at": row["created_at"], "updated_at": row["updated_at"]} for row in rows}
 
 
 def mark_verify_resent(conn: Conn, order_id: str) -> None:
@@ -178,9 +196,11 @@ def find_idempotency(conn: Conn, customer_id: str, key: str, in_flight_seconds: 
         (in_flight_seconds, customer_id, key)).fetchone()
 
 
-def insert_idempotency(conn: Conn, customer_id: str, key: str, request_hash: str, order_id: str) -> None:
-    conn.execute("INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) VALUES (%s, %s, %s, %s)",
-                 (customer_id, key, request_hash, order_id))
+def insert_idempotency_keys(conn: Conn, keys: Sequence[tuple[str, str, str, str]]) -> None:
+    """(customer id, key, request hash, order id) each, in one statement."""
+    conn.execute("INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) "
+                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])",
+                 [list(column) for column in zip(*keys, strict=True)])
 
 
 def store_response(conn: Conn, customer_id: str, key: str, status: int, body: dict[str, Any]) -> None:

@@ -6,12 +6,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from valerix.contracts.events import (
+    EventData,
     FinalStatesAsserted,
     Line,
     OrderCancelled,
@@ -22,6 +24,7 @@ from valerix.contracts.events import (
     OrderVerified,
     VerifyOrder,
 )
+from valerix.kit.group_commit import GroupCommit
 from valerix.kit.logs import order_id as log_order_id
 from valerix.kit.uow import DuplicateKey, UnitOfWork
 from valerix.order import db, metrics
@@ -74,6 +77,30 @@ class Deps:
     # Of the reservation deadline (2 s, counted from the request's arrival), the time kept back
     # to record the outcome and answer: the caller hears within the deadline, not after it.
     settle_allowance: float = 0.2
+    # Concurrent requests save their new orders, and then their outcomes, in shared
+    # transactions (each order still all or nothing): a commit per batch, not per order.
+    saving: GroupCommit[_NewOrder, None] = field(init=False, repr=False)
+    settling: GroupCommit[_Settlement, dict[str, Any] | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.saving = GroupCommit("save_order", partial(_save_new_orders, self))
+        self.settling = GroupCommit("settle_order", partial(_settle, self))
+
+
+@dataclass(frozen=True)
+class _NewOrder:
+    order: Order
+    key: tuple[str, str, str] | None   # (customer scope, Idempotency-Key, request fingerprint)
+
+
+@dataclass(frozen=True)
+class _Settlement:
+    """A placed order's outcome, to save if the order is still pending: its new state (in
+    ``order``), the event that announces it, and whether that event asks for verification."""
+
+    order: Order
+    event: EventData
+    verify_sent: bool
 
 
 @dataclass(frozen=True)
@@ -126,12 +153,7 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         raise UnknownProducts(unknown)
     log_order_id.set(order.id)
     try:
-        with deps.uow() as uow:
-            db.insert_order(uow.conn, order)
-            if idempotency_key:
-                db.insert_idempotency(uow.conn, scope, idempotency_key, fingerprint, order.id)
-            uow.add_event(OrderCreated(orderId=order.id, items=_lines(order)))
-            uow.commit()
+        deps.saving.submit(_NewOrder(order, (scope, idempotency_key, fingerprint) if idempotency_key else None))
     except DuplicateKey:
         assert idempotency_key  # order ids are random; only the key can collide
         replay = _replay(deps, scope, idempotency_key, fingerprint)
@@ -144,6 +166,20 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         # verifies it with inventory and finalises it (a pending order is its to move).
         log.exception("the order is saved but placing it failed afterwards; the sweeper will verify it")
         return Placed(_unsettled_view(order))
+
+
+def _save_new_orders(deps: Deps, batch: Sequence[_NewOrder]) -> list[None]:
+    with deps.uow() as uow:
+        db.insert_orders(uow.conn, [new.order for new in batch])
+        keys = [(*new.key, new.order.id) for new in batch if new.key]
+        if keys:
+            db.insert_idempotency_keys(uow.conn, keys)
+        for new in batch:
+            uow.add_event(OrderCreated(orderId=new.order.id, items=_lines(new.order)))
+        uow.commit()
+    for new in batch:
+        new.order.changes.clear()
+    return [None] * len(batch)
 
 
 def _reserve(deps: Deps, order: Order, started: float) -> dict[str, Any]:
@@ -193,41 +229,48 @@ def _lines(order: Order) -> list[Line]:
 
 def _confirm_or_fail(deps: Deps, order: Order, reservation: Reservation) -> dict[str, Any]:
     """pending -> confirmed or failed, as inventory answered in time."""
-    with deps.uow() as uow:
-        if reservation.success:
-            order.confirm(reservation.reservation_id)
-            uow.add_event(OrderConfirmed(orderId=order.id, reservationId=reservation.reservation_id))
-        else:
-            order.fail(reservation.outcome)
-            shortage = reservation.shortages[0] if reservation.shortages else {}
-            uow.add_event(OrderFailed(orderId=order.id, reason=reservation.outcome,
-                                      requestedQuantity=shortage.get("requested"),
-                                      availableStock=shortage.get("available")))
-        row = _advance(uow, order)
-    return row or _current(deps, order.id)
+    event: EventData
+    if reservation.success:
+        order.confirm(reservation.reservation_id)
+        event = OrderConfirmed(orderId=order.id, reservationId=reservation.reservation_id)
+    else:
+        order.fail(reservation.outcome)
+        shortage = reservation.shortages[0] if reservation.shortages else {}
+        event = OrderFailed(orderId=order.id, reason=reservation.outcome,
+                            requestedQuantity=shortage.get("requested"), availableStock=shortage.get("available"))
+    return deps.settling.submit(_Settlement(order, event, verify_sent=False)) or _current(deps, order.id)
 
 
 def _await_verification(deps: Deps, order: Order, reason: str, requested_at: datetime) -> dict[str, Any]:
     """pending -> pending_verification, asking inventory through the bus (VerifyOrder)."""
+    order.await_verification(reason)
+    event = VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
+                        reason=reason)  # type: ignore[arg-type]
+    return deps.settling.submit(_Settlement(order, event, verify_sent=True)) or _current(deps, order.id)
+
+
+def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | None]:
+    """Saves each placed order's new state if it is still pending (one conditional UPDATE, so
+    each row is built from what we just wrote), with its event. None for an order something
+    else moved first: its event is dropped, and the caller reads the order as it is."""
     with deps.uow() as uow:
-        order.await_verification(reason)
-        uow.add_event(VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
-                                  reason=reason))  # type: ignore[arg-type]
-        row = _advance(uow, order)
-    return row or _current(deps, order.id)
-
-
-def _advance(uow: UnitOfWork, placed: Order) -> dict[str, Any] | None:
-    """Saves the placed order's new state if it is still pending (one conditional UPDATE, so
-    the row is built from what we just wrote). None: something else moved it first."""
-    row = db.advance_from_pending(uow.conn, placed, verify_sent=placed.status is OrderStatus.PENDING_VERIFICATION)
-    if row is None:
-        return None
-    uow.commit()
-    metrics.ORDERS.labels(status=placed.status.value).inc()
-    return {"id": placed.id, "status": placed.status.value, "reason": placed.reason,
-            "reservation_id": placed.reservation_id, **row,
-            "items": [{"productId": line.product_id, "quantity": line.quantity} for line in placed.lines]}
+        moved = db.advance_from_pending(uow.conn, [(s.order, s.verify_sent) for s in batch])
+        for settlement in batch:
+            if settlement.order.id in moved:
+                uow.add_event(settlement.event)
+        uow.commit()
+    views: list[dict[str, Any] | None] = []
+    for settlement in batch:
+        placed, row = settlement.order, moved.get(settlement.order.id)
+        if row is None:
+            views.append(None)
+            continue
+        placed.changes.clear()
+        metrics.ORDERS.labels(status=placed.status.value).inc()
+        views.append({"id": placed.id, "status": placed.status.value, "reason": placed.reason,
+                      "reservation_id": placed.reservation_id, **row,
+                      "items": [{"productId": line.product_id, "quantity": line.quantity} for line in placed.lines]})
+    return views
 
 
 def _current(deps: Deps, order_id: str) -> dict[str, Any]:
