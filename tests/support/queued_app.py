@@ -1,5 +1,6 @@
-"""A gunicorn app of one thread whose request takes 1 s and reports how long it queued:
-``python -m support.queued_app PORT`` (for tests/integration/test_arrival_stamp.py)."""
+"""A gunicorn app of one thread whose request takes 1 s and reports how long it queued and
+which connection it came on: ``python -m support.queued_app PORT`` (for
+tests/integration/test_arrival_stamp.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     queued = None if arrived is None else time.monotonic() - arrived
     time.sleep(1.0)
     start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"queued": queued}).encode()]
+    return [json.dumps({"queued": queued, "client_port": environ.get("REMOTE_PORT")}).encode()]
 
 
 if __name__ == "__main__":
