@@ -160,8 +160,15 @@ def latency_row() -> list[Any]:
 
 
 def inventory_row() -> list[Any]:
-    return [graph("Stock levels", "short", [("max by (product_id) (valerix_stock_level)", "{{product_id}}")],
-                  span=24)]
+    batch = "valerix_group_commit_batch_size"
+    return [
+        graph("Stock levels", "short", [("max by (product_id) (valerix_stock_level)", "{{product_id}}")]),
+        graph("Callers per transaction (group commit)", "short", [
+            (_average(batch, "batch", "", "1m"), "avg {{batch}}"),
+            (f"sum by (batch) (rate({batch}_count[1m]))", "{{batch}} transactions/s")],
+            description="Concurrent reservations, new orders and outcomes sharing one transaction "
+                        "(1: no concurrency to share; a failed batch runs again order by order)."),
+    ]
 
 
 def messaging_row() -> list[Any]:
