@@ -96,11 +96,10 @@ class _NewOrder:
 @dataclass(frozen=True)
 class _Settlement:
     """A placed order's outcome, to save if the order is still pending: its new state (in
-    ``order``), the event that announces it, and whether that event asks for verification."""
+    ``order``) and the event that announces it."""
 
     order: Order
     event: EventData
-    verify_sent: bool
 
 
 @dataclass(frozen=True)
@@ -238,7 +237,7 @@ def _confirm_or_fail(deps: Deps, order: Order, reservation: Reservation) -> dict
         shortage = reservation.shortages[0] if reservation.shortages else {}
         event = OrderFailed(orderId=order.id, reason=reservation.outcome,
                             requestedQuantity=shortage.get("requested"), availableStock=shortage.get("available"))
-    return deps.settling.submit(_Settlement(order, event, verify_sent=False)) or _current(deps, order.id)
+    return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
 
 
 def _await_verification(deps: Deps, order: Order, reason: str, requested_at: datetime) -> dict[str, Any]:
@@ -246,7 +245,7 @@ def _await_verification(deps: Deps, order: Order, reason: str, requested_at: dat
     order.await_verification(reason)
     event = VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
                         reason=reason)  # type: ignore[arg-type]
-    return deps.settling.submit(_Settlement(order, event, verify_sent=True)) or _current(deps, order.id)
+    return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
 
 
 def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | None]:
@@ -254,7 +253,8 @@ def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | N
     each row is built from what we just wrote), with its event. None for an order something
     else moved first: its event is dropped, and the caller reads the order as it is."""
     with deps.uow() as uow:
-        moved = db.advance_from_pending(uow.conn, [(s.order, s.verify_sent) for s in batch])
+        moved = db.advance_from_pending(uow.conn, [(s.order, s.order.status is OrderStatus.PENDING_VERIFICATION)
+                                                   for s in batch])
         for settlement in batch:
             if settlement.order.id in moved:
                 uow.add_event(settlement.event)
