@@ -24,6 +24,7 @@ FROM unnest(%(change_orders)s::text[], %(from)s::text[], %(to)s::text[], %(reaso
      WITH ORDINALITY AS c(order_id, from_status, to_status, reason, n)
 WHERE {moved} ORDER BY c.n
 """
+_ALL_HISTORY_ROWS = _HISTORY_ROWS.format(moved="true")
 
 # Orders, their lines and their first status changes, a batch in one statement (the lines'
 # foreign key is checked at the statement's end, when the order rows exist).
@@ -33,7 +34,7 @@ WITH placed AS (INSERT INTO orders (id, status, customer_id)
      lines AS (INSERT INTO order_items (order_id, line_no, product_id, quantity)
                SELECT * FROM unnest(%(line_orders)s::text[], %(line_nos)s::int[], %(line_products)s::text[],
                                     %(line_quantities)s::int[]))
-{_HISTORY_ROWS.format(moved="true")}
+{_ALL_HISTORY_ROWS}
 """
 
 
@@ -67,7 +68,7 @@ def record_changes(conn: Conn, order: Order) -> None:
     storefront's live feed reads (no NOTIFY: see order/live_status.py)."""
     if not order.changes:
         return
-    conn.execute(_HISTORY_ROWS.format(moved="true"), _changes_params([order]))
+    conn.execute(_ALL_HISTORY_ROWS, _changes_params([order]))
     order.changes.clear()
 
 
