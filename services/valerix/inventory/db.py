@@ -32,9 +32,7 @@ def claim_reservation(conn: Conn, order_id: str, reservation_id: str | None, sta
 
 
 def lock_reservation(conn: Conn, order_id: str) -> dict[str, Any] | None:
-    return conn.execute(
-        "SELECT order_id, reservation_id, status, reason, shortages FROM reservations "
-        "WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
+    return next(iter(lock_reservations(conn, [order_id])), None)
 
 
 def lock_reservations(conn: Conn, order_ids: list[str]) -> list[dict[str, Any]]:
