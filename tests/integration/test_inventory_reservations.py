@@ -37,6 +37,7 @@ def test_all_or_nothing_when_one_line_is_short(inventory_pool):
     assert stock(inventory_pool, "SKU-001") == 500
     replay = committed(inventory_pool, service.reserve, "ORD-3", [Line("SKU-001", 1), Line("SKU-006", 51)])
     assert replay.replayed and replay.rejection is Rejection.INSUFFICIENT_STOCK and len(replay.shortages) == 1
+    assert replay.reservation_id is outcome.reservation_id is None  # a refusal holds no reservation
 
 
 def test_unknown_product_is_rejected(inventory_pool):

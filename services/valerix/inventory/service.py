@@ -88,8 +88,11 @@ def _raise_reserved(uow: UnitOfWork, order_id: str, reservation_id: str, line: L
 def _replay(row: dict[str, Any]) -> Outcome:
     status = ReservationStatus(row["status"])
     shortages = tuple(Shortage(**s) for s in row["shortages"] or [])
-    rejection = Rejection(row["reason"]) if status is ReservationStatus.REJECTED and row["reason"] else None
-    return Outcome(status, row["reservation_id"], rejection, shortages, replayed=True)
+    if status is ReservationStatus.REJECTED:
+        # The row was claimed with a reservation id before the stock was checked; a refusal
+        # holds nothing, and its first answer carried no id, so neither does a repeat.
+        return Outcome(status, None, Rejection(row["reason"]) if row["reason"] else None, shortages, replayed=True)
+    return Outcome(status, row["reservation_id"], None, shortages, replayed=True)
 
 
 def release(uow: UnitOfWork, order_id: str, reason: str) -> bool:
