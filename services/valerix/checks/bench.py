@@ -55,7 +55,7 @@ class BenchConfig:
     base_url: str | None = None
     out: Path = Path("test-results")
     order_api_workers: int = 2
-    order_api_threads: int = 32
+    order_api_threads: int | None = None   # None: the order API's own default
     restock: int = 1_000_000
     settle_bound: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -19,13 +19,13 @@ CHOICES = ["normal", "steady", "gremlin", "schrodinger", "mixed", "all"]  # vale
                    "(schrodinger, mixed) of normal's confirmed orders/s.")
 @click.option("--base-url", default=None, help="Drive a running system instead of starting one.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="gunicorn workers.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=32, show_default=True,
-              help="gunicorn threads per worker.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="gunicorn threads per worker.  [default: the order API's own, ORDER_API_THREADS]")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE",
               help="Extra environment for every process of the started system, e.g. GRPC_MAX_WORKERS=128.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("test-results"), show_default=True)
 def bench(scenario: str, duration: float, vus: int, rate: float | None, base_url: str | None, workers: int,
-          threads: int, env: tuple[str, ...], out: Path) -> None:
+          threads: int | None, env: tuple[str, ...], out: Path) -> None:
     """Drive POST /api/orders with k6, then check every order is final and the invariants hold."""
     from valerix.checks.bench import SCENARIOS, BenchConfig, run
     from valerix.checks.bench_report import markdown

@@ -37,7 +37,7 @@ class StackConfig:
     home: Path = Path(".valerix")
     ports: Ports = field(default_factory=Ports)
     order_api_workers: int = 2
-    order_api_threads: int = 32
+    order_api_threads: int | None = None   # None: the order API's own default
     extra_env: dict[str, str] = field(default_factory=dict)
     with_prometheus: bool = True
     with_backup: bool = True

@@ -119,7 +119,8 @@ class Stack:
             supervisor.Program("order-api", [*valerix, "order", "api"], {
                 "ORDER_API_BIND": f"127.0.0.1:{p.order_api}",
                 "ORDER_API_WORKERS": str(self.config.order_api_workers),
-                "ORDER_API_THREADS": str(self.config.order_api_threads),
+                **({"ORDER_API_THREADS": str(self.config.order_api_threads)}
+                   if self.config.order_api_threads is not None else {}),
                 "PROMETHEUS_MULTIPROC_DIR": str(run / "prom-order-api")}),
             supervisor.Program("order-worker", [*valerix, "order", "worker"],
                                {"METRICS_PORT": str(p.order_worker_metrics)}),

@@ -4,6 +4,12 @@ from pydantic import SecretStr
 
 from valerix.kit.settings import CommonSettings
 
+# Threads per gunicorn worker. By Little's law a request holds one for its whole answer, and an
+# order whose reservation Gremlin delays holds it for the 2 s budget: at R orders/s, 1 in 5
+# delayed, that is 0.4 R threads over the workers (2 workers x 160 hold Gremlin at ~750/s). An
+# idle thread costs a little memory, not CPU; gthread starts them only as they are needed.
+DEFAULT_API_THREADS = 160
+
 
 class OrderSettings(CommonSettings):
     order_database_url: SecretStr
@@ -15,7 +21,7 @@ class OrderSettings(CommonSettings):
     prometheus_url: str | None = None
     order_api_bind: str = "0.0.0.0:3000"
     order_api_workers: int = 2
-    order_api_threads: int = 32
+    order_api_threads: int = DEFAULT_API_THREADS
     sweeper_resend_after_s: float = 10.0
     sweeper_fail_after_s: float = 120.0
     idempotency_retention_s: float = 86400.0  # as Stripe keeps keys: a retry after a day is a new order

@@ -16,6 +16,7 @@ from valerix.order import service
 from valerix.order.inventory_client import Product
 from valerix.order.live import LiveEndpoint, SocketConfig, SocketSlots, close_sockets_on_sigterm
 from valerix.order.live_hub import HubConfig, LiveHub
+from valerix.order.settings import DEFAULT_API_THREADS
 
 UI_DIR = Path(str(resources.files("valerix.order") / "ui"))
 ASSETS = ("app.css", "app.js")
@@ -27,7 +28,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 class LiveSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    order_api_threads: int = 32
+    order_api_threads: int = DEFAULT_API_THREADS
     order_ws_slots: int | None = None   # per gunicorn worker; default: half of its threads
     # One remote address's share of those; default: half of them, so one client never holds all.
     order_ws_slots_per_client: int | None = None
