@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
 
 from valerix.kit import embedded_pg
 from valerix.kit.ports import free_port
+
+from support.scheduling import BesideTheRest
 
 pytest_plugins = ["support.bus"]  # bus, bus_db_url, service_pool
 
@@ -44,13 +47,23 @@ def new_database(pg: embedded_pg.EmbeddedPostgres) -> NewDatabase:
 
 
 # Figures a test measures (the bench smoke's CPU ms per order), printed at the end of every
-# run: a report, so a regression is seen; never a timing assert.
+# run: a report, so a regression is seen; never a timing assert. They travel as the test's
+# user_properties, so they reach the terminal (and junit.xml) from an xdist worker too.
+MEASURED_PROPERTY = "measured"
 MEASURED: list[str] = []
 
 
 @pytest.fixture
-def measured() -> Callable[[str], None]:
-    return MEASURED.append
+def measured(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    def record(line: str) -> None:
+        request.node.user_properties.append((MEASURED_PROPERTY, line))
+
+    return record
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        MEASURED.extend(str(value) for name, value in report.user_properties if name == MEASURED_PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -58,3 +71,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("measured")
         for line in MEASURED:
             terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> BesideTheRest:
+    return BesideTheRest(config, log)

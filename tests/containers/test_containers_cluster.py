@@ -11,7 +11,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -202,7 +202,8 @@ def test_kill_9_and_restart_loses_nothing_acknowledged(cluster: Cluster) -> None
     assert report.ok, json.dumps(report.as_dict(), indent=1)
 
 
-def test_schrodinger_crashes_restart_inside_the_container(cluster: Cluster, chaos: None) -> None:
+def test_schrodinger_crashes_restart_inside_the_container(cluster: Cluster, chaos: None,
+                                                          measured: Callable[[str], None]) -> None:
     pods = cluster.pods["inventory-api"]
     started = {p.name: cluster.inspect(p.container)["State"]["StartedAt"] for p in pods}
     cluster.update_configmap("valerix-chaos", {"SCHRODINGER_MODE": "true", "SCHRODINGER_CRASH_PROBABILITY": "0.5",
@@ -229,7 +230,8 @@ def test_schrodinger_crashes_restart_inside_the_container(cluster: Cluster, chao
         assert info["State"]["Status"] == "running" and info["State"]["StartedAt"] == started[pod.name], \
             f"{pod.name}: the container itself restarted"
     gaps = [gap for p in pods for gap in restart_gaps(cluster.logs(p, 10_000))]
-    print(f"\nSchrödinger: {crashed} crashes in {len(statuses)} orders, server back after {', '.join(f'{g:.2f}' for g in gaps)} s")
+    back_after = ", ".join(f"{g:.2f}" for g in gaps)
+    measured(f"containers, Schrödinger: {crashed} crashes in {len(statuses)} orders, server back after {back_after} s")
     assert gaps and max(gaps) < 10, gaps  # about a second by design; generous on a busy machine
     cluster.update_configmap("valerix-chaos", {"SCHRODINGER_MODE": "false"})
     wait_all_final(cluster)

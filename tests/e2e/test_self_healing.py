@@ -18,13 +18,15 @@ import pytest
 
 from valerix.checks import invariants
 from valerix.kit import embedded_pg
-from valerix.kit.ports import free_port
+from valerix.kit.ports import RESTART_SAFE, free_port
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
 
 from support import auth
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # a 6-minute outage, then the healing
+# A 6-minute outage, then the healing; mostly waiting, so scripts/test runs it beside the rest
+# (RUN_BESIDE in tests/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 OUTAGE_SECONDS = 360
 OLD_MAX_DELIVERIES = 10  # what dead-lettered a release before (about 4-5 minutes of retries)
@@ -37,7 +39,8 @@ def split_stack() -> Iterator[tuple[Stack, embedded_pg.EmbeddedPostgres]]:
     """The whole system, with inventory's database in a PostgreSQL of its own (as in
     Kubernetes, one StatefulSet per database), so it can stop alone."""
     home = Path(tempfile.mkdtemp(prefix="valerix-heal-"))
-    inventory_pg = embedded_pg.EmbeddedPostgres(home / "inventory-pgdata", free_port(),
+    # Other tests run during the outage (scripts/test): none may take the stopped port.
+    inventory_pg = embedded_pg.EmbeddedPostgres(home / "inventory-pgdata", free_port(*RESTART_SAFE),
                                                 embedded_pg.new_password()).start()
     url = embedded_pg.provision_database(inventory_pg.admin_url, "inventory", "inventory_svc",
                                          embedded_pg.new_password())
