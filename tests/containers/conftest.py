@@ -1,7 +1,8 @@
 """The chart's workloads as real containers: images built once per session by scripts/image,
 the chart rendered with the kind values, every Deployment (2 replicas each) and StatefulSet
-started at once on a private podman network, and everything removed at the end, even when a
-test fails. Skips only when podman is absent (scripts/ci-deps installs it)."""
+started at once on a private podman network, and everything removed once the cluster's tests
+are done (not at the end of the session: a dozen idle containers would take CPU from the rest of
+the run), even when a test fails. Skips only when podman is absent (scripts/ci-deps installs it)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def manifests() -> list[dict]:
     return [d for d in yaml.safe_load_all(chartlib.template_text("values-kind.yaml", *VALUES)) if d]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # only test_containers_cluster.py uses it
 def cluster(images: dict[str, str], manifests: list[dict], tmp_path_factory: pytest.TempPathFactory,
             request: pytest.FixtureRequest) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("kubelet")
