@@ -7,14 +7,17 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from xdist.remote import Producer
 
 from valerix.kit import embedded_pg
 from valerix.kit.ports import free_port
 
 from support.scheduling import BesideTheRest
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
 
 pytest_plugins = ["support.bus"]  # bus, bus_db_url, service_pool
 

@@ -25,7 +25,7 @@ from valerix.local.stack import Stack
 from support import auth
 
 # A 6-minute outage, then the healing; mostly waiting, so scripts/test runs it beside the rest
-# (RUN_BESIDE in tests/conftest.py).
+# (RUN_BESIDE in tests/support/scheduling.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 OUTAGE_SECONDS = 360
