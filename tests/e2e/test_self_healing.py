@@ -18,7 +18,7 @@ import pytest
 
 from valerix.checks import invariants
 from valerix.kit import embedded_pg
-from valerix.kit.ports import RESTART_SAFE, free_port
+from valerix.kit.ports import SEPARATE_PORTS, free_port
 from valerix.local.config import Ports, StackConfig
 from valerix.local.stack import Stack
 
@@ -39,14 +39,15 @@ def split_stack() -> Iterator[tuple[Stack, embedded_pg.EmbeddedPostgres]]:
     """The whole system, with inventory's database in a PostgreSQL of its own (as in
     Kubernetes, one StatefulSet per database), so it can stop alone."""
     home = Path(tempfile.mkdtemp(prefix="valerix-heal-"))
-    # Other tests run during the outage (scripts/test): none may take the stopped port.
-    inventory_pg = embedded_pg.EmbeddedPostgres(home / "inventory-pgdata", free_port(*RESTART_SAFE),
+    # Other tests run beside this one (scripts/test): its ports come from a band they never use,
+    # so none can take one at start-up or while the database is down.
+    inventory_pg = embedded_pg.EmbeddedPostgres(home / "inventory-pgdata", free_port(*SEPARATE_PORTS),
                                                 embedded_pg.new_password()).start()
     url = embedded_pg.provision_database(inventory_pg.admin_url, "inventory", "inventory_svc",
                                          embedded_pg.new_password())
     before = os.environ.get("INVENTORY_DATABASE_URL")
     os.environ["INVENTORY_DATABASE_URL"] = url
-    stack = Stack(StackConfig(home=home, ports=Ports.free(), with_prometheus=False, with_backup=False, extra_env={
+    stack = Stack(StackConfig(home=home, ports=Ports.free(*SEPARATE_PORTS), with_prometheus=False, with_backup=False, extra_env={
         "SWEEPER_RESEND_AFTER_S": "3", "SWEEPER_FAIL_AFTER_S": "60",
         "CONSUMER_BACKOFF_BASE_S": "1", "CONSUMER_BACKOFF_CAP_S": "10",
         "RECONCILE_AFTER_S": "20", "RECONCILE_INTERVAL_S": "5"}))

@@ -19,12 +19,13 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 # free_port() hands out [20000, 32000). The band above it, still below the ephemeral range, is
-# for a server that stops for a while and must find its port unused when it starts again, while
-# other tests pick ports meanwhile.
-RESTART_SAFE = (32000, 32768)
+# for the servers of a test that runs beside the others (scripts/test's second worker): nothing
+# else picks from it, so neither two stacks starting at once nor a server down for minutes can
+# lose a port to another test.
+SEPARATE_PORTS = (32000, 32768)
 
 
-def free_port(low: int = 20000, high: int = RESTART_SAFE[0]) -> int:
+def free_port(low: int = 20000, high: int = SEPARATE_PORTS[0]) -> int:
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randrange(low, high)

@@ -20,13 +20,15 @@ class Ports:
     backup_service: int = 25080
 
     @classmethod
-    def free(cls) -> Ports:
+    def free(cls, *band: int) -> Ports:
+        """Free ports for every server, from ``free_port``'s default band or from ``band``
+        (low, high)."""
         chosen: set[int] = set()
         values = {}
         for name in cls.__dataclass_fields__:
-            port = free_port()
+            port = free_port(*band)
             while port in chosen:
-                port = free_port()
+                port = free_port(*band)
             chosen.add(port)
             values[name] = port
         return cls(**values)

@@ -158,12 +158,13 @@ class Stack:
     def wait_ready(self, timeout: float) -> None:
         p = self.config.ports
         deadline = time.monotonic() + timeout
-        for port in (p.order_api, p.inventory_http, p.inventory_grpc):
-            wait_listening(port, timeout=max(1.0, deadline - time.monotonic()))
         try:
+            for port in (p.order_api, p.inventory_http, p.inventory_grpc):
+                wait_listening(port, timeout=max(1.0, deadline - time.monotonic()))
             wait_http_ok(f"{self.order_url}/health", timeout=max(1.0, deadline - time.monotonic()), interval=0.2)
-        except TimeoutError:
-            raise TimeoutError(f"the stack was not healthy after {timeout}s; logs in {self.home / 'log'}") from None
+        except TimeoutError as error:
+            raise TimeoutError(f"the stack was not healthy after {timeout}s ({error}); "
+                               f"logs in {self.home / 'log'}") from None
 
     @property
     def order_url(self) -> str:
