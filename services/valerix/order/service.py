@@ -143,7 +143,7 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         metrics.REFUSED_LATE.inc()
         raise TooLate()
     order = Order.place(lines, customer_id=customer_id)
-    fingerprint = request_fingerprint(lines)
+    fingerprint = request_fingerprint(lines) if idempotency_key else ""   # only a key needs it
     scope = _key_scope(customer_id)
     if idempotency_key and (replay := _replay(deps, scope, idempotency_key, fingerprint)) is not None:
         return replay
