@@ -17,6 +17,12 @@ def place(client, body, **headers):
     return client.post("/api/orders", data=json.dumps(body), content_type="application/json", headers=headers)
 
 
+def server_timing(response) -> dict[str, float]:
+    """Server-Timing's metrics, name -> dur (ms)."""
+    metrics = (part.strip().split(";dur=") for part in response.headers["Server-Timing"].split(","))
+    return {name: float(dur) for name, dur in metrics}
+
+
 def count_orders(pool) -> int:
     with pool.connection() as conn:
         return int(conn.execute("SELECT count(*) AS n FROM orders").fetchone()["n"])
@@ -159,6 +165,8 @@ def test_gremlin_delay_answers_202_within_the_deadline(client, chaos_dir, order_
     assert elapsed < 2.5
     assert response.json["status"] == "pending_verification" and response.json["reason"] == "grpc_timeout"
     assert response.headers["Retry-After"] == "2" and response.headers["Location"].startswith("/api/orders/ORD-")
+    timing = server_timing(response)   # the handler waited out the reservation budget; nothing queued
+    assert timing.keys() == {"queue", "app"} and timing["queue"] < 100 and 1500 < timing["app"] < elapsed * 1000
     assert outbox_types(order_pool)[-1] == "VerifyOrder"
     time.sleep(1.5)  # the delayed call still commits: Schrodinger's case, recovered by verification
     assert stock(inventory_pool, "SKU-001") == 499

@@ -73,3 +73,17 @@ def test_the_command_offers_every_scenario_the_bench_knows() -> None:
     from valerix.checks.bench_cli import CHOICES
 
     assert set(CHOICES) == {*SCENARIOS, "all"}
+
+
+def test_answers_over_the_bound_say_where_their_time_went() -> None:
+    recs = records([201] * 10)
+    recs[0] |= {"ms": 3000.0, "q": 100.0, "a": 400.0}     # 2500 ms before or after the process
+    recs[1] |= {"ms": 2500.0, "q": 1800.0, "a": 600.0}    # queued in the process
+    recs[2] |= {"ms": 2400.0, "s": 202}                   # no Server-Timing: counted, not split
+    over = br.summarize(recs)["over_bound"]
+    assert (over["n"], over["timed"], over["by_status"]) == (3, 2, {"201": 2, "202": 1})
+    assert over["median_ms"] == {"outside": 100.0, "queued": 100.0, "handler": 400.0}   # nearest rank: the lower
+    row = br._over_bound_row(over)
+    assert row == ["| answers over 2200 ms | 3 (201: 2, 202: 1); median ms outside the process / queued in it / "
+                   "in the handler: 100.0 / 100.0 / 400.0 |"]
+    assert br._over_bound_row(br.summarize(records([201] * 3))["over_bound"]) == []

@@ -69,7 +69,25 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": latency([r["ms"] for r in records]),
         "unaffected_latency_ms": latency([r["ms"] for r in records if r["s"] != 202]),
         "affected_latency_ms": latency([r["ms"] for r in records if r["s"] == 202]),
+        "over_bound": where_time_went([r for r in records if r["ms"] > GREMLIN_MAX_MS]),
     }
+
+
+def where_time_went(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of answers the client waited long for: how many, by status, and the median milliseconds
+    outside the order API's process (before it read the request, or after the answer left it:
+    the socket, the kernel, a busy client), queued in it, and in the handler, from the answers'
+    Server-Timing ("q", "a"; records without it count only in ``n``)."""
+    timed = [r for r in records if isinstance(r.get("q"), int | float) and isinstance(r.get("a"), int | float)]
+
+    def median(values: list[float]) -> float:
+        return percentile(sorted(values), 50)
+
+    return {"n": len(records), "by_status": dict(sorted(Counter(str(r["s"]) for r in records).items())),
+            "timed": len(timed),
+            "median_ms": {"outside": median([r["ms"] - r["q"] - r["a"] for r in timed]),
+                          "queued": median([r["q"] for r in timed]),
+                          "handler": median([r["a"] for r in timed])} if timed else {}}
 
 
 def _target(name: str, value: Any, goal: str, met: bool) -> dict[str, Any]:
@@ -149,6 +167,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} |",
              f"| unaffected p99 / max ms | {s['unaffected_latency_ms']['p99']} / {s['unaffected_latency_ms']['max']} |",
              f"| outcomes by status | {', '.join(f'{k}: {v}' for k, v in s['by_status'].items())} |",
+             *_over_bound_row(s.get("over_bound")),
              f"| affected orders (202) | {s['affected']} → final: {result.get('affected_final', {})} |",
              f"| seconds until every order final | {result['seconds_to_final']} "
              f"(unfinished after the run: {_drain(result.get('unfinished_curve', []))}) |",
@@ -186,6 +205,16 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["Some affected orders:", ""]
         lines += [f"- `{j['orderId']}`: {j['journey']}" for j in result["journeys"][:10]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _over_bound_row(over: dict[str, Any] | None) -> list[str]:
+    if not over or not over["n"]:
+        return []
+    statuses = ", ".join(f"{k}: {v}" for k, v in over["by_status"].items())
+    split = over["median_ms"]
+    where = (f"; median ms outside the process / queued in it / in the handler: {split['outside']} / "
+             f"{split['queued']} / {split['handler']}" if split else "")
+    return [f"| answers over {GREMLIN_MAX_MS:g} ms | {over['n']} ({statuses}){where} |"]
 
 
 def _verdict(invariants: dict[str, Any]) -> str:

@@ -43,8 +43,8 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
 
     @app.before_request
     def _start() -> None:
-        g.started = time.perf_counter()
-        g.arrived = arrived_at.get() or time.monotonic()
+        g.started = time.monotonic()
+        g.arrived = arrived_at.get() or g.started
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
         logs.request_id.set(g.request_id)
@@ -53,10 +53,13 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
     @app.after_request
     def _finish(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else UNROUTED
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        finished = time.monotonic()
+        started = g.get("started", finished)
+        elapsed = finished - started
         metrics.HTTP_REQUEST.labels(service=service, method=request.method, route=route,
                                     status=str(response.status_code)).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers["Server-Timing"] = server_timing(started - g.get("arrived", started), elapsed)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.status_code >= 500:
             log.error("request failed", extra={"method": request.method, "route": route,
@@ -111,6 +114,14 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         return Response(payload, mimetype=content_type.split(";")[0], content_type=content_type)
 
     return app
+
+
+def server_timing(queued: float, handled: float) -> str:
+    """The W3C Server-Timing header of an answer: how long the request queued in this process
+    before a handler took it (from its arrival, see gunicorn_app.arrived_at), and how long the
+    handler took. What a client measured beyond their sum went before the request reached this
+    process or after the answer left it."""
+    return f"queue;dur={queued * 1000:.1f}, app;dur={handled * 1000:.1f}"
 
 
 def json_body() -> Any:

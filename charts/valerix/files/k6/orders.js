@@ -107,6 +107,17 @@ export function setup() {
   return { tokens };
 }
 
+// The order API's Server-Timing: q = ms queued in the process before a handler took the
+// request, a = ms in the handler. The rest of the client's time was spent outside the process.
+function serverTiming(header) {
+  const found = {};
+  for (const [name, key] of [['queue', 'q'], ['app', 'a']]) {
+    const match = new RegExp(`(?:^|,)\\s*${name};dur=([0-9.]+)`).exec(header || '');
+    if (match) found[key] = Number(match[1]);
+  }
+  return found;
+}
+
 export default function (data) {
   const token = data.tokens[(__VU - 1) % data.tokens.length];
   const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
@@ -130,6 +141,7 @@ export default function (data) {
   if (RECORD) {
     const location = res.headers.Location || '';
     const id = location.slice(location.lastIndexOf('/') + 1);
-    console.log(JSON.stringify({ id, s: status, ms: Math.round(ms * 100) / 100, t: Date.now() }));
+    console.log(JSON.stringify({ id, s: status, ms: Math.round(ms * 100) / 100, t: Date.now(),
+                                 ...serverTiming(res.headers['Server-Timing']) }));
   }
 }
