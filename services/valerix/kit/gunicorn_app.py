@@ -40,15 +40,13 @@ class ArrivalStampingWorker(ThreadWorker):
     registers it again when the answer is out. That was about 40 % of the order API's CPU
     under load. A client sending request after request on its connection is served here in a
     loop instead, while its next request comes within the linger (``KEEPALIVE_LINGER_MS``) and
-    every connection waiting for a thread has a free one; an idle connection still goes back to
-    the poller."""
+    no other connection is waiting for a thread; an idle connection still goes back to the poller."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._linger = int(os.environ.get("KEEPALIVE_LINGER_MS", DEFAULT_KEEPALIVE_LINGER_MS)) / 1000
         self._waiting_lock = threading.Lock()
         self._waiting = 0   # connections queued for a thread
-        self._holding = 0   # connections a thread is serving or lingering on
 
     def enqueue_req(self, conn: Any) -> None:
         conn.valerix_arrived_at = time.monotonic()
@@ -59,23 +57,12 @@ class ArrivalStampingWorker(ThreadWorker):
     def handle(self, conn: Any) -> Any:
         with self._waiting_lock:
             self._waiting -= 1
-            self._holding += 1
-        try:
+        keepalive = super().handle(conn)
+        while (keepalive is True and self._linger > 0 and self.alive and not self._waiting
+               and _next_request_within(conn, self._linger)):
+            conn.valerix_arrived_at = time.monotonic()
             keepalive = super().handle(conn)
-            while (keepalive is True and self._linger > 0 and self.alive and self._thread_free_for_each_waiting()
-                   and _next_request_within(conn, self._linger)):
-                conn.valerix_arrived_at = time.monotonic()
-                keepalive = super().handle(conn)
-            return keepalive
-        finally:
-            with self._waiting_lock:
-                self._holding -= 1
-
-    def _thread_free_for_each_waiting(self) -> bool:
-        """Lingering never keeps a queued connection from a thread. Not "none queued": under
-        load a connection is briefly queued most of the time, and handing every kept-alive
-        connection back then made most requests pay the poller's round of hand-offs."""
-        return self._holding + self._waiting <= self.cfg.threads
+        return keepalive
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         arrived_at.set(getattr(conn, "valerix_arrived_at", None))
