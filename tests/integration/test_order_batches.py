@@ -7,9 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from psycopg.pq import TransactionStatus
 
-from valerix.contracts.events import Line, OrderConfirmed, OrderCreated
 from valerix.kit.uow import DuplicateKey, UnitOfWork
 from valerix.order import db, service
 from valerix.order.domain import Order, OrderLine
@@ -31,58 +29,24 @@ def _row(pool, order_id: str) -> dict:
                             " WHERE order_id = o.id) AS items FROM orders o WHERE id = %s", (order_id,)).fetchone()
 
 
-def _outbox(pool) -> list[tuple[str, str]]:
-    with pool.connection() as conn:
-        rows = conn.execute("SELECT event_type, payload -> 'data' ->> 'orderId' AS order_id FROM outbox ORDER BY id")
-        return [(r["event_type"], r["order_id"]) for r in rows]
-
-
-def _save(pool, orders: list[Order], keys: list[tuple[str, str, str, str]] = ()) -> None:
-    with UnitOfWork(pool) as uow:
-        for order in orders:
-            uow.add_event(OrderCreated(orderId=order.id, items=[Line(productId=line.product_id, quantity=line.quantity)
-                                                                for line in order.lines]))
-        db.save_new_orders(uow, orders, keys)
-    for order in orders:
-        order.changes.clear()   # saved (the service clears them once its commit is done)
-
-
-def test_a_batch_of_new_orders_is_saved_whole_in_one_statement(order_pool):
+def test_a_batch_of_new_orders_is_saved_whole_with_lines_and_first_history(order_pool):
     one = Order.place([OrderLine("SKU-002", 1), OrderLine("SKU-001", 2)], customer_id="c-1")
     two = Order.place([OrderLine("SKU-004", 3)])
-    _save(order_pool, [one, two], [("c-1", "key-1", "hash-1", one.id)])
+    with UnitOfWork(order_pool) as uow:
+        db.insert_orders(uow.conn, [one, two])
+        uow.commit()
     assert _row(order_pool, one.id)["items"] == ["SKU-002x1", "SKU-001x2"]
     assert _row(order_pool, two.id)["items"] == ["SKU-004x3"]
     assert _history(order_pool, one.id) == _history(order_pool, two.id) == [(None, "pending", None)]
-    assert _outbox(order_pool) == [("OrderCreated", one.id), ("OrderCreated", two.id)]
-    with order_pool.connection() as conn:
-        key = conn.execute("SELECT order_id, request_hash FROM idempotency_keys WHERE key = 'key-1'").fetchone()
-        assert (key["order_id"], key["request_hash"]) == (one.id, "hash-1")
 
 
-def test_a_connection_that_committed_as_one_goes_back_to_transactions(order_pool):
-    """The statement runs in autocommit; the next unit of work on that connection must be a
-    transaction again (its rollback undoes its writes)."""
-    with UnitOfWork(order_pool) as uow:
-        conn = uow._conn
-        uow.commit_as_one("SELECT 1 AS one", {})
-    assert conn is not None and not conn.autocommit
-    assert conn.info.transaction_status is TransactionStatus.IDLE
-
-
-def test_a_repeated_key_writes_nothing_of_the_statement(order_pool):
-    _save(order_pool, [first := Order.place([OrderLine("SKU-001", 1)])], [("c-1", "k", "h", first.id)])
-    second = Order.place([OrderLine("SKU-001", 1)])
-    with pytest.raises(DuplicateKey):
-        _save(order_pool, [second], [("c-1", "k", "h", second.id)])
-    assert _row(order_pool, second.id) is None
-    assert _history(order_pool, second.id) == []
-    assert _outbox(order_pool) == [("OrderCreated", first.id)]
-
-
-def test_settling_a_batch_moves_only_the_orders_still_pending_and_keeps_only_their_events(order_pool):
+def test_settling_a_batch_moves_only_the_orders_still_pending(order_pool):
     confirmed, failed, waiting, taken = (Order.place([OrderLine("SKU-001", 1)]) for _ in range(4))
-    _save(order_pool, [confirmed, failed, waiting, taken])
+    with UnitOfWork(order_pool) as uow:
+        db.insert_orders(uow.conn, [confirmed, failed, waiting, taken])
+        uow.commit()
+    for order in (confirmed, failed, waiting, taken):
+        order.changes.clear()   # saved (the service clears them once its commit is done)
     with UnitOfWork(order_pool) as uow:   # the sweeper got to one of them first
         moved_first = db.lock_order(uow.conn, taken.id)
         assert moved_first is not None
@@ -94,9 +58,9 @@ def test_settling_a_batch_moves_only_the_orders_still_pending_and_keeps_only_the
     waiting.await_verification("grpc_timeout")
     taken.confirm("RES-LATE")
     with UnitOfWork(order_pool) as uow:
-        for order in (confirmed, failed, taken):
-            uow.add_event(OrderConfirmed(orderId=order.id, reservationId="RES"))
-        moved = db.settle_from_pending(uow, [(confirmed, False), (failed, False), (waiting, True), (taken, False)])
+        moved = db.advance_from_pending(uow.conn, [(confirmed, False), (failed, False), (waiting, True),
+                                                   (taken, False)])
+        uow.commit()
     assert set(moved) == {confirmed.id, failed.id, waiting.id}
     assert _row(order_pool, confirmed.id)["status"] == "confirmed"
     assert _row(order_pool, confirmed.id)["reservation_id"] == "RES-1"
@@ -108,15 +72,6 @@ def test_settling_a_batch_moves_only_the_orders_still_pending_and_keeps_only_the
                                                 ("pending", "pending_verification", "grpc_timeout")]
     assert _history(order_pool, taken.id) == [(None, "pending", None),
                                               ("pending", "failed", "verification_timeout")]
-    settled = [entry for entry in _outbox(order_pool) if entry[0] == "OrderConfirmed"]
-    assert settled == [("OrderConfirmed", confirmed.id), ("OrderConfirmed", failed.id)]   # not the taken one's
-
-
-def test_a_unit_that_ran_a_statement_cannot_commit_as_one(order_pool):
-    with UnitOfWork(order_pool) as uow:
-        uow.conn.execute("SELECT 1")
-        with pytest.raises(RuntimeError, match="whole unit of work"):
-            uow.commit_as_one("SELECT 1", {})
 
 
 def test_concurrent_placements_share_commits_and_each_is_answered_alone(order_deps, order_pool):

@@ -48,16 +48,16 @@ class FakeOrderDb:
     def insert_order(self, conn: object, order: Order) -> None:
         self.orders[order.id] = Stored(self._copy(order))
 
-    def save_new_orders(self, uow: FakeUnitOfWork, orders: list[Order],
-                        keys: list[tuple[str, str, str, str]]) -> None:
-        if any((customer_id, key) in self.keys for customer_id, key, _, _ in keys):
-            raise DuplicateKey("repeated")   # one statement: nothing of it is written
+    def insert_orders(self, conn: object, orders: list[Order]) -> None:
+        for order in orders:
+            self.insert_order(conn, order)
+
+    def insert_idempotency_keys(self, conn: object, keys: list[tuple[str, str, str, str]]) -> None:
         for customer_id, key, request_hash, order_id in keys:
+            if (customer_id, key) in self.keys:
+                raise DuplicateKey(key)
             self.keys[customer_id, key] = {"key": key, "request_hash": request_hash, "order_id": order_id,
                                            "response_status": None, "response_body": None}
-        for order in orders:
-            self.insert_order(None, order)
-        uow.commit()
 
     def find_idempotency(self, conn: object, customer_id: str, key: str,
                          in_flight_seconds: float) -> dict[str, Any] | None:
@@ -76,14 +76,12 @@ class FakeOrderDb:
         stored = self.orders[order.id]
         stored.order, stored.verify_attempts = self._copy(order), stored.verify_attempts + int(verify_sent)
 
-    def settle_from_pending(self, uow: FakeUnitOfWork, changed: list[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
+    def advance_from_pending(self, conn: object, changed: list[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
         moved = {}
         for order, verify_sent in changed:
             if self.orders[order.id].order.status is OrderStatus.PENDING:
-                self.save_status(None, order, verify_sent=verify_sent)
+                self.save_status(conn, order, verify_sent=verify_sent)
                 moved[order.id] = {"created_at": NOW, "updated_at": NOW}
-        uow.keep_events_of(set(moved))
-        uow.commit()
         return moved
 
     def mark_verify_resent(self, conn: object, order_id: str) -> None:
@@ -123,10 +121,6 @@ class FakeUnitOfWork:
 
     def add_event(self, data: EventData) -> None:
         self._events.append(data)
-
-    def keep_events_of(self, order_ids: set[str]) -> None:
-        """As the settling statement does: only the events of the orders it moved are written."""
-        self._events = [event for event in self._events if getattr(event, "orderId", None) in order_ids]
 
     def commit(self) -> None:
         self._committed.extend(self._events)

@@ -28,23 +28,14 @@ BATCH_SIZE = Histogram(
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("_ready", "error", "item", "leads", "result")
+    __slots__ = ("error", "item", "leads", "ready", "result")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.result: R | None = None
         self.error: BaseException | None = None
         self.leads = False
-        # A lock taken now and released by whoever wakes this caller: a one-shot signal at a
-        # fraction of threading.Event's cost (a Condition in Python, a lock per wait).
-        self._ready = threading.Lock()
-        self._ready.acquire()
-
-    def wait(self) -> None:
-        self._ready.acquire()
-
-    def wake(self) -> None:
-        self._ready.release()
+        self.ready = threading.Event()
 
     def outcome(self) -> R:
         if self.error is not None:
@@ -71,7 +62,7 @@ class GroupCommit(Generic[T, R]):
             leads = slot.leads = not self._leading
             self._leading = True
         if not leads:
-            slot.wait()
+            slot.ready.wait()
         if slot.leads:
             self._lead()
         return slot.outcome()
@@ -87,11 +78,11 @@ class GroupCommit(Generic[T, R]):
                 if self._queue:
                     head = self._queue[0]
                     head.leads = True
-                    head.wake()
+                    head.ready.set()
                 else:
                     self._leading = False
             for slot in batch[1:]:
-                slot.wake()
+                slot.ready.set()
 
     def _run_batch(self, batch: list[_Slot[T, R]]) -> None:
         BATCH_SIZE.labels(batch=self.name).observe(len(batch))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from valerix.kit.uow import OUTBOX_COLUMNS, OUTBOX_ROWS, UnitOfWork
 from valerix.order.domain import Order, OrderLine, OrderStatus
 
 Conn = psycopg.Connection[dict[str, Any]]
@@ -30,17 +28,14 @@ _ALL_HISTORY_ROWS = _HISTORY_ROWS.format(moved="true")
 
 # Orders, their lines and their first status changes, a batch in one statement (the lines'
 # foreign key is checked at the statement's end, when the order rows exist).
-_ORDER_ROWS = """
-placed AS (INSERT INTO orders (id, status, customer_id)
-           SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(customers)s::text[])),
-lines AS (INSERT INTO order_items (order_id, line_no, product_id, quantity)
-          SELECT * FROM unnest(%(line_orders)s::text[], %(line_nos)s::int[], %(line_products)s::text[],
-                               %(line_quantities)s::int[]))"""
-_INSERT_ORDERS = f"WITH {_ORDER_ROWS} {_ALL_HISTORY_ROWS}"
-_KEY_ROWS = """
-keys AS (INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id)
-         SELECT * FROM unnest(%(key_customers)s::text[], %(keys)s::text[], %(key_hashes)s::text[],
-                              %(key_orders)s::text[]))"""
+_INSERT_ORDERS = f"""
+WITH placed AS (INSERT INTO orders (id, status, customer_id)
+                SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(customers)s::text[])),
+     lines AS (INSERT INTO order_items (order_id, line_no, product_id, quantity)
+               SELECT * FROM unnest(%(line_orders)s::text[], %(line_nos)s::int[], %(line_products)s::text[],
+                                    %(line_quantities)s::int[]))
+{_ALL_HISTORY_ROWS}
+"""
 
 
 def _changes_params(orders: Sequence[Order]) -> dict[str, Any]:
@@ -51,42 +46,16 @@ def _changes_params(orders: Sequence[Order]) -> dict[str, Any]:
             "to": [c.to_status.value for _, c in changes], "reasons": [c.reason for _, c in changes]}
 
 
-def _outbox_rows(where: str = "true") -> str:
-    """The unit of work's events as a CTE of the statement that is the whole unit."""
-    return f"outboxed AS (INSERT INTO {OUTBOX_COLUMNS} SELECT r.* FROM ({OUTBOX_ROWS}) r WHERE {where})"
-
-
-@cache
-def _save_statement(with_keys: bool, with_events: bool) -> str:
-    ctes = [_ORDER_ROWS] + [_KEY_ROWS] * with_keys + [_outbox_rows()] * with_events
-    return f"WITH {', '.join(ctes)} {_ALL_HISTORY_ROWS}"
-
-
-def _orders_params(orders: Sequence[Order]) -> dict[str, Any]:
-    lines = [(order.id, n, line) for order in orders for n, line in enumerate(order.lines)]
-    return {**_changes_params(orders), "ids": [order.id for order in orders],
-            "statuses": [order.status.value for order in orders], "customers": [order.customer_id for order in orders],
-            "line_orders": [order_id for order_id, _, _ in lines], "line_nos": [n for _, n, _ in lines],
-            "line_products": [line.product_id for _, _, line in lines],
-            "line_quantities": [line.quantity for _, _, line in lines]}
-
-
 def insert_orders(conn: Conn, orders: Sequence[Order]) -> None:
     """Saves new orders. Their ``changes`` stay as they are until the caller has committed: a
     batch that fails is saved again order by order, and each must still carry its history."""
-    conn.execute(_INSERT_ORDERS, _orders_params(orders))
-
-
-def save_new_orders(uow: UnitOfWork, orders: Sequence[Order], keys: Sequence[tuple[str, str, str, str]]) -> None:
-    """The whole unit of work of placing ``orders``, committed: the orders with their lines and
-    first history rows, their Idempotency-Keys ((customer id, key, request hash, order id) each)
-    and the unit's events, in one statement. A repeated key fails all of it (``DuplicateKey``).
-    As with ``insert_orders``, clearing the orders' ``changes`` is the caller's."""
-    params = _orders_params(orders)
-    if keys:
-        params.update(zip(("key_customers", "keys", "key_hashes", "key_orders"),
-                          (list(column) for column in zip(*keys, strict=True)), strict=True))
-    uow.commit_as_one(_save_statement(bool(keys), uow.has_events), params)
+    lines = [(order.id, n, line) for order in orders for n, line in enumerate(order.lines)]
+    conn.execute(_INSERT_ORDERS, {
+        **_changes_params(orders), "ids": [order.id for order in orders],
+        "statuses": [order.status.value for order in orders], "customers": [order.customer_id for order in orders],
+        "line_orders": [order_id for order_id, _, _ in lines], "line_nos": [n for _, n, _ in lines],
+        "line_products": [line.product_id for _, _, line in lines],
+        "line_quantities": [line.quantity for _, _, line in lines]})
 
 
 def insert_order(conn: Conn, order: Order) -> None:
@@ -157,27 +126,22 @@ WITH wanted AS (SELECT * FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(or
                         updated_at = clock_timestamp(), verify_attempts = o.verify_attempts + w.verify_sent::int,
                         last_verify_at = CASE WHEN w.verify_sent THEN clock_timestamp() ELSE o.last_verify_at END
     FROM wanted w WHERE o.id = w.id AND o.status = 'pending' RETURNING o.id, o.created_at, o.updated_at),
-     changes AS ({_HISTORY_ROWS.format(moved="c.order_id IN (SELECT id FROM moved)")}){{outbox}}
+     changes AS ({_HISTORY_ROWS.format(moved="c.order_id IN (SELECT id FROM moved)")})
 SELECT id, created_at, updated_at FROM moved
 """
-_ADVANCE = {False: _ADVANCE_FROM_PENDING.format(outbox=""),
-            # an event is kept only if the order it is about moved
-            True: _ADVANCE_FROM_PENDING.format(
-                outbox=", " + _outbox_rows("r.payload -> 'data' ->> 'orderId' IN (SELECT id FROM moved)"))}
 
 
-def settle_from_pending(uow: UnitOfWork, changed: Sequence[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
-    """The whole unit of work of settling the placing requests' own changes, (order, verify_sent)
-    each, committed in one statement: a conditional UPDATE instead of lock-read-write, their
-    history, and of the unit's events those whose ``orderId`` it moved. Order id ->
-    {created_at, updated_at} of the orders it moved; an order missing was moved first by
-    something else (the sweeper, a verdict). Clearing the orders' ``changes`` is the caller's."""
+def advance_from_pending(conn: Conn, changed: Sequence[tuple[Order, bool]]) -> dict[str, dict[str, Any]]:
+    """The placing requests' own changes, (order, verify_sent) each: one conditional UPDATE
+    instead of lock-read-write. Order id -> {created_at, updated_at} of the orders it moved; an
+    order missing was moved first by something else (the sweeper, a verdict). As with
+    ``insert_orders``, clearing the orders' ``changes`` is the caller's, after its commit."""
     orders = [order for order, _ in changed]
-    rows = uow.commit_as_one(_ADVANCE[uow.has_events], {
+    rows = conn.execute(_ADVANCE_FROM_PENDING, {
         **_changes_params(orders), "ids": [order.id for order in orders],
         "statuses": [order.status.value for order in orders], "order_reasons": [order.reason for order in orders],
         "reservations": [order.reservation_id for order in orders],
-        "verify_sent": [verify_sent for _, verify_sent in changed]})
+        "verify_sent": [verify_sent for _, verify_sent in changed]}).fetchall()
     return {row["id"]: {"created_at": row["created_at"], "updated_at": row["updated_at"]} for row in rows}
 
 
@@ -231,6 +195,13 @@ def find_idempotency(conn: Conn, customer_id: str, key: str, in_flight_seconds: 
         "created_at > clock_timestamp() - make_interval(secs => %s) AS in_flight "
         "FROM idempotency_keys WHERE customer_id = %s AND key = %s",
         (in_flight_seconds, customer_id, key)).fetchone()
+
+
+def insert_idempotency_keys(conn: Conn, keys: Sequence[tuple[str, str, str, str]]) -> None:
+    """(customer id, key, request hash, order id) each, in one statement."""
+    conn.execute("INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id) "
+                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])",
+                 [list(column) for column in zip(*keys, strict=True)])
 
 
 def store_response(conn: Conn, customer_id: str, key: str, status: int, body: dict[str, Any]) -> None:

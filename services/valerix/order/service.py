@@ -169,10 +169,13 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
 
 def _save_new_orders(deps: Deps, batch: Sequence[_NewOrder]) -> list[None]:
     with deps.uow() as uow:
+        db.insert_orders(uow.conn, [new.order for new in batch])
+        keys = [(*new.key, new.order.id) for new in batch if new.key]
+        if keys:
+            db.insert_idempotency_keys(uow.conn, keys)
         for new in batch:
             uow.add_event(OrderCreated(orderId=new.order.id, items=_lines(new.order)))
-        db.save_new_orders(uow, [new.order for new in batch],
-                           [(*new.key, new.order.id) for new in batch if new.key])
+        uow.commit()
     for new in batch:
         new.order.changes.clear()
     return [None] * len(batch)
@@ -250,10 +253,12 @@ def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | N
     each row is built from what we just wrote), with its event. None for an order something
     else moved first: its event is dropped, and the caller reads the order as it is."""
     with deps.uow() as uow:
+        moved = db.advance_from_pending(uow.conn, [(s.order, s.order.status is OrderStatus.PENDING_VERIFICATION)
+                                                   for s in batch])
         for settlement in batch:
-            uow.add_event(settlement.event)   # kept only for the orders the statement moves
-        moved = db.settle_from_pending(uow, [(s.order, s.order.status is OrderStatus.PENDING_VERIFICATION)
-                                             for s in batch])
+            if settlement.order.id in moved:
+                uow.add_event(settlement.event)
+        uow.commit()
     views: list[dict[str, Any] | None] = []
     for settlement in batch:
         placed, row = settlement.order, moved.get(settlement.order.id)
