@@ -63,8 +63,8 @@ class ArrivalStampingWorker(ThreadWorker):
             self._waiting -= 1
         keepalive = super().handle(conn)
         while (keepalive is True and self._linger > 0 and self.alive and not self._waiting
-               and _next_request_within(conn, self._linger)):
-            conn.valerix_arrived_at = kernel_arrival(conn.sock)
+               and (arrived := _next_request_within(conn, self._linger)) is not None):
+            conn.valerix_arrived_at = arrived
             keepalive = super().handle(conn)
         return keepalive
 
@@ -76,21 +76,21 @@ class ArrivalStampingWorker(ThreadWorker):
             arrived_at.set(None)
 
 
-def _next_request_within(conn: Any, seconds: float) -> bool:
-    """Whether the connection's next request has begun to arrive (bytes already read ahead, or
-    readable within ``seconds``). False also when the client closed it: the poller then finds
-    it readable and the pool reads its end, as for any kept-alive connection."""
-    if conn.parser.unreader.buf.getvalue():
-        return True
+def _next_request_within(conn: Any, seconds: float) -> float | None:
+    """When the connection's next request began to arrive (see ``kernel_arrival``), if it has
+    (bytes already read ahead, or readable within ``seconds``). None also when the client closed
+    it: the poller then finds it readable and the pool reads its end, as for any kept-alive
+    connection."""
     sock = conn.sock
+    if conn.parser.unreader.buf.getvalue():
+        return kernel_arrival(sock)
     try:
         sock.settimeout(seconds)
-        return bool(sock.recv(1, socket.MSG_PEEK))
-    except OSError:  # socket.timeout included
-        return False
+        waiting, arrived = _peek(sock, 0)
     finally:
         with contextlib.suppress(OSError):
             sock.setblocking(True)
+    return arrived if waiting else None
 
 
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; the constant is missing on some builds
@@ -111,21 +111,26 @@ def kernel_arrival(sock: socket.socket) -> float:
     Under load, a request waits in its socket until the worker's poller (or a lingering thread)
     gets the GIL back and reads it: stamped in Python, that wait was outside the budget (past
     capacity, the slow answers' median queue went from 18 to 182 ms with this stamp,
-    BENCHMARKS.md). The kernel stamps each packet as
-    it arrives (``stamp_arrivals``, SO_TIMESTAMPNS); peeking one byte returns the stamp without
-    consuming it. A stamp from the future or over a minute old (the wall clock stepped) is
-    ignored."""
-    now, wall = time.monotonic(), time.time()
+    BENCHMARKS.md). The kernel stamps each packet as it arrives (``stamp_arrivals``,
+    SO_TIMESTAMPNS); peeking one byte returns the stamp without consuming it. A stamp from the
+    future or over a minute old (the wall clock stepped) is ignored."""
+    return _peek(sock, socket.MSG_DONTWAIT)[1]
+
+
+def _peek(sock: socket.socket, flags: int) -> tuple[bool, float]:
+    """Peeks at the socket's first unread byte (waiting as the socket's timeout and ``flags``
+    say): whether one came, and when it reached the machine (now without a plausible stamp)."""
     try:
-        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size), socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except (OSError, AttributeError):   # nothing waiting yet (EAGAIN), closed, or not a TCP socket
-        return now
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_TIMESPEC.size), socket.MSG_PEEK | flags)
+    except (OSError, AttributeError):   # nothing came (EAGAIN, timeout), closed, or not a TCP socket
+        return False, time.monotonic()
+    now, wall = time.monotonic(), time.time()
+    for level, kind, stamp in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(stamp) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(stamp)
             waited = wall - (seconds + nanoseconds / 1e9)
-            return now - waited if 0.0 <= waited < _STAMP_PLAUSIBLE_S else now
-    return now
+            return bool(data), now - waited if 0.0 <= waited < _STAMP_PLAUSIBLE_S else now
+    return bool(data), now
 
 
 def reset_multiproc_dir() -> None:
