@@ -39,6 +39,16 @@ def test_single_item_order_is_confirmed_and_stock_reserved(client, inventory_poo
     assert outbox_types(order_pool) == ["OrderCreated", "OrderConfirmed"]
 
 
+def test_server_timing_names_the_steps_of_placing_an_order(client):
+    response = place(client, {"productId": "SKU-001", "quantity": 1})
+    timing = server_timing(response)
+    assert list(timing) == ["queue", "app", "save", "reserve", "settle"]   # the steps in the order they ran
+    assert all(dur >= 0 for dur in timing.values())
+    assert timing["save"] + timing["reserve"] + timing["settle"] <= timing["app"] + 0.2  # each rounded to 0.1
+    refused = place(client, {"productId": "SKU-999", "quantity": 1})      # refused before any step
+    assert refused.status_code == 422 and server_timing(refused).keys() == {"queue", "app"}
+
+
 def test_multi_item_order_and_its_history(client):
     body = place(client, {"items": [{"productId": "SKU-002", "quantity": 1}, {"productId": "SKU-003", "quantity": 4}]}).json
     order = client.get(f"/api/orders/{body['orderId']}").json
@@ -166,7 +176,9 @@ def test_gremlin_delay_answers_202_within_the_deadline(client, chaos_dir, order_
     assert response.json["status"] == "pending_verification" and response.json["reason"] == "grpc_timeout"
     assert response.headers["Retry-After"] == "2" and response.headers["Location"].startswith("/api/orders/ORD-")
     timing = server_timing(response)   # the handler waited out the reservation budget; nothing queued
-    assert timing.keys() == {"queue", "app"} and timing["queue"] < 100 and 1500 < timing["app"] < elapsed * 1000
+    assert timing.keys() == {"queue", "app", "save", "reserve", "settle"}
+    assert timing["queue"] < 100 and 1500 < timing["app"] < elapsed * 1000
+    assert timing["reserve"] > 1500 and timing["save"] + timing["reserve"] + timing["settle"] <= timing["app"] + 0.2  # each rounded to 0.1
     assert outbox_types(order_pool)[-1] == "VerifyOrder"
     time.sleep(1.5)  # the delayed call still commits: Schrodinger's case, recovered by verification
     assert stock(inventory_pool, "SKU-001") == 499

@@ -87,3 +87,19 @@ def test_answers_over_the_bound_say_where_their_time_went() -> None:
     assert row == ["| answers over 2200 ms | 3 (201: 2, 202: 1); median ms outside the process / queued in it / "
                    "in the handler: 100.0 / 100.0 / 400.0 |"]
     assert br._over_bound_row(br.summarize(records([201] * 3))["over_bound"]) == []
+
+
+def test_every_answer_s_time_is_split_by_its_server_timing_steps() -> None:
+    recs = records([201] * 4)
+    for i, rec in enumerate(recs[:3]):                    # the fourth has no Server-Timing
+        rec |= {"ms": 50.0 + i, "q": 2.0, "a": 40.0 + i, "save": 10.0, "reserve": 20.0 + i, "settle": 8.0}
+    recs[2].pop("settle")                                 # an order whose settling never ran
+    split = br.summarize(recs)["time_split_ms"]
+    assert list(split) == ["outside", "queued", "save", "reserve", "settle", "rest of handler"]
+    assert split["outside"] == {"p50": 8.0, "p99": 8.0}
+    assert split["reserve"] == {"p50": 21.0, "p99": 22.0}
+    assert split["settle"] == {"p50": 8.0, "p99": 8.0}    # only where the step ran
+    assert split["rest of handler"] == {"p50": 2.0, "p99": 10.0}
+    assert br._time_split_row(split)[0].startswith(
+        "| where answers' time went, p50 / p99 ms (Server-Timing) | outside 8.0 / 8.0, queued 2.0 / 2.0, save 10.0 /")
+    assert br.summarize(records([201] * 2))["time_split_ms"] == {} and br._time_split_row({}) == []

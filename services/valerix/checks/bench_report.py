@@ -70,7 +70,26 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "unaffected_latency_ms": latency([r["ms"] for r in records if r["s"] != 202]),
         "affected_latency_ms": latency([r["ms"] for r in records if r["s"] == 202]),
         "over_bound": where_time_went([r for r in records if r["ms"] > GREMLIN_MAX_MS]),
+        "time_split_ms": time_split(records),
     }
+
+
+STEPS = ("save", "reserve", "settle")   # the order API's named steps in Server-Timing (kit.timing)
+
+
+def time_split(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """p50 and p99 of where answers' time went, from their Server-Timing: outside the process,
+    queued in it, each named step of the handler, and the rest of the handler. Each part's
+    percentile on its own: they do not add up to the answer's."""
+    timed = [r for r in records if isinstance(r.get("q"), int | float) and isinstance(r.get("a"), int | float)]
+    if not timed:
+        return {}
+    parts = {"outside": [r["ms"] - r["q"] - r["a"] for r in timed], "queued": [r["q"] for r in timed]}
+    for name in STEPS:
+        parts[name] = [r[name] for r in timed if isinstance(r.get(name), int | float)]
+    parts["rest of handler"] = [r["a"] - sum(r.get(name, 0) for name in STEPS) for r in timed]
+    return {part: {"p50": percentile(sorted(v), 50), "p99": percentile(sorted(v), 99)}
+            for part, v in parts.items() if v}
 
 
 def where_time_went(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,6 +186,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} |",
              f"| unaffected p99 / max ms | {s['unaffected_latency_ms']['p99']} / {s['unaffected_latency_ms']['max']} |",
              f"| outcomes by status | {', '.join(f'{k}: {v}' for k, v in s['by_status'].items())} |",
+             *_time_split_row(s.get("time_split_ms")),
              *_over_bound_row(s.get("over_bound")),
              f"| affected orders (202) | {s['affected']} → final: {result.get('affected_final', {})} |",
              f"| seconds until every order final | {result['seconds_to_final']} "
@@ -205,6 +225,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["Some affected orders:", ""]
         lines += [f"- `{j['orderId']}`: {j['journey']}" for j in result["journeys"][:10]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _time_split_row(split: dict[str, dict[str, float]] | None) -> list[str]:
+    if not split:
+        return []
+    return ["| where answers' time went, p50 / p99 ms (Server-Timing) | "
+            + ", ".join(f"{part} {v['p50']} / {v['p99']}" for part, v in split.items()) + " |"]
 
 
 def _over_bound_row(over: dict[str, Any] | None) -> list[str]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from valerix.kit import db, health, logs, metrics
+from valerix.kit import db, health, logs, metrics, timing
 from valerix.kit.gunicorn_app import arrived_at
 from valerix.kit.problems import Problem, problem_response
 
@@ -49,6 +49,7 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else str(uuid.uuid4())
         logs.request_id.set(g.request_id)
         logs.order_id.set(None)
+        timing.begin()
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -59,7 +60,8 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
         metrics.HTTP_REQUEST.labels(service=service, method=request.method, route=route,
                                     status=str(response.status_code)).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers["Server-Timing"] = server_timing(started - g.get("arrived", started), elapsed)
+        response.headers["Server-Timing"] = server_timing(started - g.get("arrived", started), elapsed,
+                                                         timing.recorded())
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.status_code >= 500:
             log.error("request failed", extra={"method": request.method, "route": route,
@@ -116,12 +118,14 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
     return app
 
 
-def server_timing(queued: float, handled: float) -> str:
+def server_timing(queued: float, handled: float, steps: Sequence[tuple[str, float]] = ()) -> str:
     """The W3C Server-Timing header of an answer: how long the request queued in this process
-    before a handler took it (from its arrival, see gunicorn_app.arrived_at), and how long the
-    handler took. What a client measured beyond their sum went before the request reached this
-    process or after the answer left it."""
-    return f"queue;dur={queued * 1000:.1f}, app;dur={handled * 1000:.1f}"
+    before a handler took it (from its arrival, see gunicorn_app.arrived_at), how long the
+    handler took, and the named steps of the handler (kit.timing), which are part of ``app``.
+    What a client measured beyond queue and app went before the request reached this process
+    or after the answer left it."""
+    return ", ".join([f"queue;dur={queued * 1000:.1f}", f"app;dur={handled * 1000:.1f}",
+                      *(f"{name};dur={seconds * 1000:.1f}" for name, seconds in steps)])
 
 
 def json_body() -> Any:

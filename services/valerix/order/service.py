@@ -26,6 +26,7 @@ from valerix.contracts.events import (
 )
 from valerix.kit.group_commit import GroupCommit
 from valerix.kit.logs import order_id as log_order_id
+from valerix.kit.timing import step
 from valerix.kit.uow import DuplicateKey, UnitOfWork
 from valerix.order import db, metrics
 from valerix.order.domain import IllegalTransition, Order, OrderLine, OrderStatus
@@ -152,7 +153,8 @@ def place_order(deps: Deps, lines: list[OrderLine], idempotency_key: str | None 
         raise UnknownProducts(unknown)
     log_order_id.set(order.id)
     try:
-        deps.saving.submit(_NewOrder(order, (scope, idempotency_key, fingerprint) if idempotency_key else None))
+        with step("save"):
+            deps.saving.submit(_NewOrder(order, (scope, idempotency_key, fingerprint) if idempotency_key else None))
     except DuplicateKey:
         assert idempotency_key  # order ids are random; only the key can collide
         replay = _replay(deps, scope, idempotency_key, fingerprint)
@@ -184,7 +186,8 @@ def _save_new_orders(deps: Deps, batch: Sequence[_NewOrder]) -> list[None]:
 def _reserve(deps: Deps, order: Order, started: float) -> dict[str, Any]:
     requested_at = datetime.now(UTC)
     try:
-        reservation = deps.inventory.reserve(order.id, order.lines, timeout=_reserve_budget(deps, started))
+        with step("reserve"):
+            reservation = deps.inventory.reserve(order.id, order.lines, timeout=_reserve_budget(deps, started))
     except InventoryUnavailable as error:
         log.warning("inventory did not answer; verifying asynchronously", extra={"reason": error.reason})
         return _await_verification(deps, order, error.reason, requested_at)
@@ -237,7 +240,8 @@ def _confirm_or_fail(deps: Deps, order: Order, reservation: Reservation) -> dict
         shortage = reservation.shortages[0] if reservation.shortages else {}
         event = OrderFailed(orderId=order.id, reason=reservation.outcome,
                             requestedQuantity=shortage.get("requested"), availableStock=shortage.get("available"))
-    return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
+    with step("settle"):
+        return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
 
 
 def _await_verification(deps: Deps, order: Order, reason: str, requested_at: datetime) -> dict[str, Any]:
@@ -245,7 +249,8 @@ def _await_verification(deps: Deps, order: Order, reason: str, requested_at: dat
     order.await_verification(reason)
     event = VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
                         reason=reason)  # type: ignore[arg-type]
-    return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
+    with step("settle"):
+        return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
 
 
 def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | None]:

@@ -108,12 +108,14 @@ export function setup() {
 }
 
 // The order API's Server-Timing: q = ms queued in the process before a handler took the
-// request, a = ms in the handler. The rest of the client's time was spent outside the process.
+// request, a = ms in the handler, and each named step of the handler (save, reserve, settle)
+// under its own name. The rest of the client's time was spent outside the process.
+const TIMING_KEYS = { queue: 'q', app: 'a' };
 function serverTiming(header) {
   const found = {};
-  for (const [name, key] of [['queue', 'q'], ['app', 'a']]) {
-    const match = new RegExp(`(?:^|,)\\s*${name};dur=([0-9.]+)`).exec(header || '');
-    if (match) found[key] = Number(match[1]);
+  for (const part of (header || '').split(',')) {
+    const match = /^\s*([A-Za-z][A-Za-z0-9_-]*);dur=([0-9.]+)\s*$/.exec(part);
+    if (match) found[TIMING_KEYS[match[1]] || match[1]] = Number(match[2]);
   }
   return found;
 }
