@@ -53,9 +53,22 @@ def test_the_next_request_on_a_kept_connection_is_stamped_when_it_arrives():
     """The thread that answered keeps the connection for its next request (the linger, long
     here so the test does not depend on timing): that request's arrival is when its bytes
     came, not when the connection first queued."""
-    with queued_app(KEEPALIVE_LINGER_MS="3000") as url, httpx.Client(timeout=10) as client:
+    with queued_app(KEEPALIVE_LINGER_MS="3000", THREADS="2") as url, httpx.Client(timeout=10) as client:
         first = client.get(url).json()
         time.sleep(0.3)
         second = client.get(url).json()
     assert first["client_port"] == second["client_port"]  # the same kept-alive connection
     assert second["queued"] < 0.2
+
+
+def test_lingering_threads_leave_the_rest_free_for_new_connections():
+    """A thread lingers only while a quarter of the threads (at least one) stays free: of two,
+    one lingers on its kept-alive connection and the other goes back to the pool, so a new
+    connection does not wait out a linger (3 s here) for a thread."""
+    with queued_app(KEEPALIVE_LINGER_MS="3000", THREADS="2") as url, \
+            httpx.Client(timeout=10) as a, httpx.Client(timeout=10) as b:
+        a.get(url)            # its thread lingers on a's connection
+        b.get(url)            # the second thread answers b and does not linger
+        started = time.monotonic()
+        newcomer = httpx.get(url, timeout=10).json()
+    assert newcomer["queued"] < 0.5 and time.monotonic() - started < 2.0

@@ -1,10 +1,11 @@
-"""A gunicorn app of one thread whose request takes 1 s and reports how long it queued and
-which connection it came on: ``python -m support.queued_app PORT`` (for
+"""A gunicorn app (one thread, or THREADS) whose request takes 1 s and reports how long it
+queued and which connection it came on: ``python -m support.queued_app PORT`` (for
 tests/integration/test_arrival_stamp.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -21,4 +22,5 @@ def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 if __name__ == "__main__":
-    gunicorn_app.run(lambda: app, bind=f"127.0.0.1:{sys.argv[1]}", workers=1, threads=1)
+    gunicorn_app.run(lambda: app, bind=f"127.0.0.1:{sys.argv[1]}", workers=1,
+                    threads=int(os.environ.get("THREADS", "1")))

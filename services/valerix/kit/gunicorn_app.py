@@ -26,9 +26,14 @@ arrived_at: ContextVar[float | None] = ContextVar("arrived_at", default=None)
 
 # How long a thread keeps a kept-alive connection after answering, waiting for its next request,
 # before handing it back to the worker's poller (when no other connection waits for a thread).
-# KEEPALIVE_LINGER_MS=0: gthread's own behaviour. A new connection may wait this long for a
-# thread when every thread is lingering.
-DEFAULT_KEEPALIVE_LINGER_MS = 20
+# KEEPALIVE_LINGER_MS=0: gthread's own behaviour. 200 ms covers the gap between a busy client's
+# requests (an open-model load of ~440 orders/s spreads over ~40 connections, ~90 ms apart): at
+# 20 ms most lingers ran out and the order API's p99 was 1.8 times as long (BENCHMARKS.md).
+DEFAULT_KEEPALIVE_LINGER_MS = 200
+# A thread lingers only while this share of the worker's threads is free (in no handler and not
+# lingering): lingering never takes the threads that new connections and long requests (a
+# reservation Gremlin delays, an open WebSocket) need, and it stops as the pool fills.
+FREE_SHARE_TO_LINGER = 0.25
 
 
 class ArrivalStampingWorker(ThreadWorker):
@@ -40,14 +45,17 @@ class ArrivalStampingWorker(ThreadWorker):
     submits it to the pool (a future, its condition, a done callback writing to a pipe), and
     registers it again when the answer is out. That was about 40 % of the order API's CPU
     under load. A client sending request after request on its connection is served here in a
-    loop instead, while its next request comes within the linger (``KEEPALIVE_LINGER_MS``) and
-    no other connection is waiting for a thread; an idle connection still goes back to the poller."""
+    loop instead, while its next request comes within the linger (``KEEPALIVE_LINGER_MS``), no
+    other connection is waiting for a thread and ``FREE_SHARE_TO_LINGER`` of the threads are free;
+    an idle connection still goes back to the poller."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._linger = int(os.environ.get("KEEPALIVE_LINGER_MS", DEFAULT_KEEPALIVE_LINGER_MS)) / 1000
+        self._linger_while_in_handler = self.cfg.threads - max(1, int(self.cfg.threads * FREE_SHARE_TO_LINGER))
         self._waiting_lock = threading.Lock()
         self._waiting = 0   # connections queued for a thread
+        self._in_handler = 0   # threads serving a connection or lingering on one
 
     def enqueue_req(self, conn: Any) -> None:
         if not getattr(conn, "valerix_stamped", False):
@@ -61,12 +69,23 @@ class ArrivalStampingWorker(ThreadWorker):
     def handle(self, conn: Any) -> Any:
         with self._waiting_lock:
             self._waiting -= 1
-        keepalive = super().handle(conn)
-        while (keepalive is True and self._linger > 0 and self.alive and not self._waiting
-               and (arrived := _next_request_within(conn, self._linger)) is not None):
-            conn.valerix_arrived_at = arrived
+            self._in_handler += 1
+        try:
             keepalive = super().handle(conn)
-        return keepalive
+            while (keepalive is True and self._may_linger()
+                   and (arrived := _next_request_within(conn, self._linger)) is not None):
+                conn.valerix_arrived_at = arrived
+                keepalive = super().handle(conn)
+            return keepalive
+        finally:
+            with self._waiting_lock:
+                self._in_handler -= 1
+
+    def _may_linger(self) -> bool:
+        """Whether this thread may wait for its connection's next request: nothing waits for a
+        thread, and enough threads are free."""
+        return (self._linger > 0 and self.alive and not self._waiting
+                and self._in_handler <= self._linger_while_in_handler)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         arrived_at.set(getattr(conn, "valerix_arrived_at", None))
