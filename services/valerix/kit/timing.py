@@ -21,6 +21,11 @@ def begin() -> None:
     _steps.set([])
 
 
+def end() -> None:
+    """Stops recording: what the thread does after its request is no request's step."""
+    _steps.set(None)
+
+
 def recorded() -> list[tuple[str, float]]:
     """This request's steps so far, in the order they finished: (name, seconds)."""
     return list(_steps.get() or ())

@@ -68,6 +68,10 @@ def create_app(service: str, checks: Mapping[str, health.Check], import_name: st
                                                "status": response.status_code})
         return response
 
+    @app.teardown_request
+    def _forget_steps(_: BaseException | None) -> None:
+        timing.end()
+
     @app.errorhandler(Problem)
     def _problem(problem: Problem) -> Response:
         return problem_response(problem, request.path)
