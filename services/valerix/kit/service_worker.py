@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from valerix.contracts import routing
 from valerix.contracts.events import Envelope, EventData
 from valerix.contracts.routing import Subscriber
-from valerix.kit import db, logs, retention
+from valerix.kit import db, gc_tuning, logs, retention
 from valerix.kit.bus import Bus, bus_check, open_bus
 from valerix.kit.bus.port import TrimmableBus
 from valerix.kit.consumer import Consumer, Handler, Unprocessable, bus_stats_loop
@@ -78,8 +78,10 @@ def competing_consumers(bus: Bus, entity: str, pool: ConnectionPool[Any], name: 
 
 def api_basics(service: str, settings: CommonSettings,
                database_url: str) -> tuple[ConnectionPool[Any], dict[str, Check]]:
-    """An api process's logging, event publication, database pool and readiness checks (database, bus)."""
+    """An api process's logging, garbage collector, event publication, database pool and
+    readiness checks (database, bus)."""
     logs.configure(service, settings.log_level)
+    gc_tuning.tune_for_serving(settings.gc_young_threshold)
     publish_only(routing.published_events(settings.publish_events))
     pool = db.make_pool(database_url, name=f"{service}-api", max_size=settings.db_pool_size)
     return pool, {"database": lambda: db.ping(pool), "serviceBus": bus_check(settings)}

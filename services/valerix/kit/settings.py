@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,8 @@ class CommonSettings(BaseSettings):
     chaos_dir: Path = Path(".valerix/chaos")
     metrics_port: int = 9100
     db_pool_size: int = 10
+    # The API processes' youngest-generation GC threshold (kit/gc_tuning.py); 700 is CPython's.
+    gc_young_threshold: int = Field(default=20_000, ge=1)
     # Which events reach the outbox: "subscribed" (those a Valerix service acts on) or "all"
     # (every event of docs/events.md, for other readers subscribed to the topics).
     publish_events: Literal["subscribed", "all"] = "subscribed"
