@@ -28,7 +28,7 @@ arrived_at: ContextVar[float | None] = ContextVar("arrived_at", default=None)
 # before handing it back to the worker's poller (when no other connection waits for a thread).
 # KEEPALIVE_LINGER_MS=0: gthread's own behaviour. 200 ms covers the gap between a busy client's
 # requests (an open-model load of ~440 orders/s spreads over ~40 connections, ~90 ms apart): at
-# 20 ms most lingers ran out and the order API's p99 was 1.8 times as long (BENCHMARKS.md).
+# 20 ms most lingers ran out and the p99 was 1.3 to 2 times as long (BENCHMARKS.md).
 DEFAULT_KEEPALIVE_LINGER_MS = 200
 # A thread lingers only while this share of the worker's threads is free (in no handler and not
 # lingering): lingering never takes the threads that new connections and long requests (a
