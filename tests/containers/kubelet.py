@@ -36,9 +36,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 Doc = dict[str, Any]
 PODMAN = shutil.which("podman")
 LABEL = "io.valerix.test"
-# Seconds between runs of a failed init container (the kubelet's back-off, shortened); its
-# length is how many runs it gets.
-INIT_BACKOFF_S = (1.0, 2.0, 4.0, 0.0)
+# How often a failing init container is run, 1, 2, 4 ... s apart (the kubelet's back-off, shortened).
+INIT_RUNS = 4
 # Each module of tests/containers: the image build alone may take minutes on a fresh machine.
 MARKS = [pytest.mark.containers, pytest.mark.timeout(1500),
          pytest.mark.skipif(PODMAN is None, reason="podman is not installed (scripts/ci-deps installs podman, "
@@ -179,16 +178,16 @@ class Cluster:
         on failure), a failed one is run again after a back-off, a few times: a fresh podman
         network's DNS may not answer the first lookup yet, as a new cluster's may not."""
         cname = f"{pod.container}-init-{init['name']}"
-        for attempt, backoff in enumerate(INIT_BACKOFF_S, start=1):
+        for attempt in range(1, INIT_RUNS + 1):
             result = podman("run", "--name", cname, *self.run_args(pod, init), timeout=300, check=False)
             pod.init_logs.append(result.stdout + result.stderr)
             podman("rm", "-f", cname, check=False)
             if result.returncode == 0:
                 return
-            if attempt == len(INIT_BACKOFF_S):
-                raise PodmanError(f"init container {init['name']} of {pod.name} exited {result.returncode} "
-                                  f"{attempt} times:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-            time.sleep(backoff)
+            if attempt < INIT_RUNS:
+                time.sleep(2 ** (attempt - 1))
+        raise PodmanError(f"init container {init['name']} of {pod.name} exited {result.returncode} "
+                          f"{INIT_RUNS} times:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
     def run_job(self, job: Doc, timeout: float) -> subprocess.CompletedProcess[str]:
         """Runs a Job's pod to completion (restartPolicy: Never, backoffLimit 0)."""

@@ -74,6 +74,11 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _with_server_timing(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records whose answer had Server-Timing: queued ("q") and handler ("a") ms."""
+    return [r for r in records if isinstance(r.get("q"), int | float) and isinstance(r.get("a"), int | float)]
+
+
 STEPS = ("save", "reserve", "settle")   # the order API's named steps in Server-Timing (kit.timing)
 
 
@@ -81,7 +86,7 @@ def time_split(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """p50 and p99 of where answers' time went, from their Server-Timing: outside the process,
     queued in it, each named step of the handler, and the rest of the handler. Each part's
     percentile on its own: they do not add up to the answer's."""
-    timed = [r for r in records if isinstance(r.get("q"), int | float) and isinstance(r.get("a"), int | float)]
+    timed = _with_server_timing(records)
     if not timed:
         return {}
     parts = {"outside": [r["ms"] - r["q"] - r["a"] for r in timed], "queued": [r["q"] for r in timed]}
@@ -97,7 +102,7 @@ def where_time_went(records: list[dict[str, Any]]) -> dict[str, Any]:
     outside the order API's process (before it read the request, or after the answer left it:
     the socket, the kernel, a busy client), queued in it, and in the handler, from the answers'
     Server-Timing ("q", "a"; records without it count only in ``n``)."""
-    timed = [r for r in records if isinstance(r.get("q"), int | float) and isinstance(r.get("a"), int | float)]
+    timed = _with_server_timing(records)
 
     def median(values: list[float]) -> float:
         return percentile(sorted(values), 50)

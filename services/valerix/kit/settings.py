@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from valerix.kit.gc_tuning import SERVING_THRESHOLDS
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
@@ -20,7 +22,7 @@ class CommonSettings(BaseSettings):
     metrics_port: int = 9100
     db_pool_size: int = 10
     # The API processes' youngest-generation GC threshold (kit/gc_tuning.py); 700 is CPython's.
-    gc_young_threshold: int = Field(default=20_000, ge=1)
+    gc_young_threshold: int = Field(default=SERVING_THRESHOLDS[0], ge=1)
     # Which events reach the outbox: "subscribed" (those a Valerix service acts on) or "all"
     # (every event of docs/events.md, for other readers subscribed to the topics).
     publish_events: Literal["subscribed", "all"] = "subscribed"
