@@ -262,8 +262,11 @@ class Cluster:
             directory.chmod(0o777)
         return directory
 
-    def update_configmap(self, name: str, data: dict[str, str]) -> None:
-        """`kubectl patch configmap`, then the kubelet's refresh: an atomic swap of `..data`."""
+    def update_configmap(self, name: str, data: dict[str, str], *, replace: bool = False) -> None:
+        """`kubectl patch configmap` (or `kubectl replace` with ``replace``: keys not in ``data``
+        go), then the kubelet's refresh: an atomic swap of `..data`."""
+        if replace:
+            self.configmaps[name].clear()
         self.configmaps[name].update(data)
         write_atomically(self.workdir / "configmap" / name, self.configmaps[name])
 

@@ -62,7 +62,7 @@ def chaos(cluster: Cluster) -> Iterator[None]:
     """Puts the chaos ConfigMap back to its rendered defaults after a test that changed it."""
     rendered = dict(cluster.configmaps["valerix-chaos"])
     yield
-    cluster.update_configmap("valerix-chaos", rendered)
+    cluster.update_configmap("valerix-chaos", rendered, replace=True)   # keys the test added go too
 
 
 def test_every_workload_runs_exactly_as_rendered(cluster: Cluster) -> None:
