@@ -46,12 +46,16 @@ def test_schrodinger_strikes_at_its_probability():
     assert not Schrodinger().strikes(ChaosConfig())
 
 
-def test_reserve_chaos_sleeps_and_dies_when_configured(tmp_path):
+def test_reserve_chaos_delays_and_dies_when_configured(tmp_path):
     for key, value in {"GREMLIN_MODE": "1", "GREMLIN_MIN_DELAY_MS": "2500", "GREMLIN_MAX_DELAY_MS": "2500",
                        "SCHRODINGER_MODE": "1", "SCHRODINGER_CRASH_PROBABILITY": "1"}.items():
         (tmp_path / key).write_text(value)
-    slept, died = [], []
-    chaos = ReserveChaos(ChaosSource(tmp_path, ttl=0), sleep=slept.append, die=lambda: died.append(True))
-    chaos.before_reserve()
-    chaos.after_commit(object())
-    assert slept == [2.5] and died == [True]
+    died: list[bool] = []
+    chaos = ReserveChaos(ChaosSource(tmp_path, ttl=0), die=lambda: died.append(True))
+    assert chaos.delay_seconds() == 2.5
+    assert chaos.answer_lost() is False and died == [True]
+    (tmp_path / "SCHRODINGER_FAILURE").write_text("error")
+    assert chaos.answer_lost() is True and died == [True]
+    (tmp_path / "GREMLIN_MODE").write_text("0")
+    (tmp_path / "SCHRODINGER_MODE").write_text("0")
+    assert chaos.delay_seconds() == 0 and chaos.answer_lost() is False

@@ -120,3 +120,44 @@ def test_the_lead_passes_on_after_a_failure_so_nobody_waits_forever():
         outcomes = [f.exception(10) is None for f in futures]
     assert outcomes == [i % 2 == 0 for i in range(200)]
     assert not commit._leading and not commit._queue
+
+
+def test_submit_all_answers_each_item_in_order_and_a_bad_item_fails_only_itself():
+    batches: list[list[int]] = []
+
+    def run(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        if 3 in items:
+            raise ValueError("three")
+        return [item * 10 for item in items]
+
+    commit = GroupCommit("t", run, max_batch=4)
+    outcomes = commit.submit_all([1, 2, 3, 4, 5, 6])
+    assert outcomes[:2] == [10, 20] and isinstance(outcomes[2], ValueError) and outcomes[3:] == [40, 50, 60]
+    # four items fit a batch: it failed, so each ran alone; the other two shared the next batch
+    assert batches == [[1, 2, 3, 4], [1], [2], [3], [4], [5, 6]]
+    assert commit.submit_all([]) == [] and commit.submit(7) == 70
+
+
+def test_submit_all_shares_a_batch_with_callers_queued_beside_it():
+    first_running, release_first = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def run(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        if items[0] == 0:
+            first_running.set()
+            assert release_first.wait(5)
+        return [item * 10 for item in items]
+
+    commit = GroupCommit("t", run)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(commit.submit, 0)
+        assert first_running.wait(5)
+        together = pool.submit(commit.submit_all, [1, 2, 3])
+        alone = pool.submit(commit.submit, 4)
+        while len(commit._queue) < 4:
+            threading.Event().wait(0.01)
+        release_first.set()
+        assert first.result(5) == 0 and together.result(5) == [10, 20, 30] and alone.result(5) == 40
+    assert batches[0] == [0] and sorted(batches[1]) == [1, 2, 3, 4] and len(batches) == 2

@@ -4,11 +4,8 @@ work, Schrödinger's crash or lost answer after the commit (DESIGN §5)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Protocol
-
-import grpc
 
 from valerix.kit import metrics
 from valerix.kit.chaos import ChaosSource, Gremlin, Schrodinger, crash
@@ -17,44 +14,45 @@ log = logging.getLogger(__name__)
 
 
 class ChaosHooks(Protocol):
-    def before_reserve(self) -> None: ...
-    def after_commit(self, context: grpc.ServicerContext) -> None: ...
+    def delay_seconds(self) -> float: ...
+    def answer_lost(self) -> bool: ...
 
 
 class NoChaos:
-    def before_reserve(self) -> None:
-        return None
+    def delay_seconds(self) -> float:
+        return 0.0
 
-    def after_commit(self, context: grpc.ServicerContext) -> None:
-        return None
+    def answer_lost(self) -> bool:
+        return False
 
 
 class ReserveChaos:
-    """The hooks the inventory gRPC servicer calls around ReserveStock."""
+    """The decisions the inventory gRPC servicer asks for around each reservation: how long
+    Gremlin delays it before the work, and whether Schrödinger loses its committed answer."""
 
-    def __init__(self, source: ChaosSource, sleep: Callable[[float], None] = time.sleep,
-                 die: Callable[[], None] = crash) -> None:
+    def __init__(self, source: ChaosSource, die: Callable[[], None] = crash) -> None:
         self.source = source
         self.gremlin = Gremlin()
         self.schrodinger = Schrodinger()
-        self._sleep = sleep
         self._die = die
 
-    def before_reserve(self) -> None:
+    def delay_seconds(self) -> float:
         delay = self.gremlin.delay_ms(self.source.current())
         if delay:
             metrics.CHAOS_DELAYS.labels(method="ReserveStock").inc()
             metrics.CHAOS_DELAY_SECONDS.labels(method="ReserveStock").inc(delay / 1000)
-            self._sleep(delay / 1000)
+        return delay / 1000
 
-    def after_commit(self, context: grpc.ServicerContext) -> None:
+    def answer_lost(self) -> bool:
+        """After the commit: dies here (crash), or True when the answer must be replaced by an
+        internal error (error); False when Schrödinger spares it."""
         config = self.source.current()
         if not self.schrodinger.strikes(config):
-            return
+            return False
         metrics.CHAOS_FAULTS.labels(mode=config.failure).inc()
         if config.failure == "crash":
             log.error("schrodinger: dying after commit, before the answer")
             self._die()
-            return
+            return False
         log.error("schrodinger: committed, answering with an internal error")
-        context.abort(grpc.StatusCode.INTERNAL, "schrodinger: processed, but the answer was lost")
+        return True

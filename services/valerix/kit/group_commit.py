@@ -67,6 +67,28 @@ class GroupCommit(Generic[T, R]):
             self._lead()
         return slot.outcome()
 
+    def submit_all(self, items: Sequence[T]) -> list[R | Exception]:
+        """``submit`` for several items at once (they join the queue together, so they share a
+        batch when they fit): each item's result, or the exception that failed it."""
+        slots: list[_Slot[T, R]] = [_Slot(item) for item in items]
+        if not slots:
+            return []
+        with self._lock:
+            self._queue.extend(slots)
+            if not self._leading:   # then the queue was empty: this caller's first slot is its head
+                slots[0].leads = self._leading = True
+        for slot in slots:
+            if not slot.leads:
+                slot.ready.wait()
+            if slot.leads:
+                self._lead()
+        outcomes: list[R | Exception] = []
+        for slot in slots:
+            if slot.error is not None and not isinstance(slot.error, Exception):
+                raise slot.error
+            outcomes.append(slot.error if slot.error is not None else slot.result)  # type: ignore[arg-type]
+        return outcomes
+
     def _lead(self) -> None:
         """Runs the queue's head (this caller's slot first) and hands on the lead."""
         with self._lock:
@@ -87,25 +109,35 @@ class GroupCommit(Generic[T, R]):
     def _run_batch(self, batch: list[_Slot[T, R]]) -> None:
         BATCH_SIZE.labels(batch=self.name).observe(len(batch))
         try:
-            results = self._run([slot.item for slot in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"group commit {self.name}: {len(results)} results for {len(batch)} items")
-        except Exception as error:
-            if len(batch) == 1:
-                batch[0].error = error
-                return
-            for slot in batch:  # one bad item must not fail the others: each alone
-                self._run_alone(slot)
-            return
+            results = run_together(self._run, [slot.item for slot in batch], self.name)
         except BaseException as error:
             for slot in batch:
                 slot.error = error
             raise
         for slot, result in zip(batch, results, strict=True):
-            slot.result = result
+            if isinstance(result, Exception):
+                slot.error = result
+            else:
+                slot.result = result
 
-    def _run_alone(self, slot: _Slot[T, R]) -> None:
-        try:
-            slot.result = self._run([slot.item])[0]
-        except Exception as error:
-            slot.error = error
+
+def run_together(run: Callable[[Sequence[T]], Sequence[R]], items: Sequence[T],
+                 name: str = "batch") -> list[R | Exception]:
+    """``run(items)`` as one transaction; if it fails, each item again alone, so one bad item
+    fails only itself. Each item's result, or the exception that ended it."""
+    try:
+        results = run(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"group commit {name}: {len(results)} results for {len(items)} items")
+        return list(results)
+    except Exception as error:
+        if len(items) == 1:
+            return [error]
+    return [_alone(run, item) for item in items]
+
+
+def _alone(run: Callable[[Sequence[T]], Sequence[R]], item: T) -> R | Exception:
+    try:
+        return run([item])[0]
+    except Exception as error:
+        return error

@@ -19,7 +19,8 @@ from valerix.order.settings import OrderSettings
 
 def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.Deps:
     client = InventoryClient(settings.inventory_grpc_target, require_token(settings.inventory_grpc_token),
-                             reserve_deadline=settings.reserve_deadline_ms / 1000)
+                             reserve_deadline=settings.reserve_deadline_ms / 1000,
+                             reserve_transport=settings.reserve_transport)
     return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
                         database_url=settings.order_database_url.get_secret_value(),
                         settle_allowance=settings.settle_allowance_ms / 1000)

@@ -15,6 +15,7 @@ from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from valerix.kit import metrics
 from valerix.kit.grpc_auth import token_metadata
 from valerix.order.domain import OrderLine
+from valerix.order.reservation_stream import ReservationStream
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 UnavailableReason = Literal["grpc_timeout", "connection_error", "server_error"]
@@ -71,8 +72,16 @@ _OUTCOME_NAMES = {
 }
 
 
+ReserveTransport = Literal["stream", "unary"]
+
+
 class InventoryClient:
-    def __init__(self, target: str, token: str, reserve_deadline: float = 2.0, other_deadline: float = 2.0) -> None:
+    """``reserve_transport``: "stream" sends reservations in batches over one ReserveStockStream
+    per process; "unary" makes a ReserveStock call per order (for a proxy that does not carry
+    long-lived streams well)."""
+
+    def __init__(self, target: str, token: str, reserve_deadline: float = 2.0, other_deadline: float = 2.0,
+                 reserve_transport: ReserveTransport = "stream") -> None:
         self.target = target
         self.reserve_deadline = reserve_deadline
         self.other_deadline = other_deadline
@@ -85,6 +94,8 @@ class InventoryClient:
         self._stub = pb_grpc.InventoryServiceStub(self._channel)
         self._metadata = token_metadata(token)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._reservations = ReservationStream(self._stub, self._metadata, self._reserve_unary)
+        self._reserve = self._reservations.reserve if reserve_transport == "stream" else self._reserve_unary
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -103,13 +114,16 @@ class InventoryClient:
         request = pb.ReserveStockRequest(order_id=order_id, lines=[
             pb.StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines])
         deadline = self.reserve_deadline if timeout is None else min(timeout, self.reserve_deadline)
-        reply = self._call("ReserveStock", lambda: self._stub.ReserveStock(
-            request, timeout=max(deadline, 0.05), metadata=self._metadata))
+        reply = self._call("ReserveStock", lambda: self._reserve(request, max(deadline, 0.05)))
         return Reservation(
             success=reply.success, outcome=_OUTCOME_NAMES.get(reply.outcome, "unknown"),
             reservation_id=reply.reservation_id,
             shortages=[{"productId": s.product_id, "requested": s.requested, "available": s.available}
                        for s in reply.shortages])
+
+    def _reserve_unary(self, request: pb.ReserveStockRequest, timeout: float) -> pb.ReserveStockResponse:
+        reply: pb.ReserveStockResponse = self._stub.ReserveStock(request, timeout=timeout, metadata=self._metadata)
+        return reply
 
     def release(self, order_id: str, reason: str) -> bool:
         request = pb.ReleaseStockRequest(order_id=order_id, reason=reason)
@@ -129,6 +143,7 @@ class InventoryClient:
             raise RuntimeError(f"inventory gRPC health is {reply.status}")
 
     def close(self) -> None:
+        self._reservations.close()
         self._channel.close()
 
 

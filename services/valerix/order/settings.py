@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 
 from valerix.kit.settings import CommonSettings
@@ -15,6 +17,7 @@ class OrderSettings(CommonSettings):
     order_database_url: SecretStr
     inventory_grpc_target: str = "127.0.0.1:25051"
     reserve_deadline_ms: int = 2000
+    reserve_transport: Literal["stream", "unary"] = "stream"   # "unary": a ReserveStock call per order
     settle_allowance_ms: int = 200   # of the deadline, kept to record the outcome and answer
     # The credential inventory's gRPC asks for; the api needs it, the worker makes no gRPC call.
     inventory_grpc_token: SecretStr | None = None

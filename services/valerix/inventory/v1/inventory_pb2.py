@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$valerix/inventory/v1/inventory.proto\x12\x14valerix.inventory.v1\"1\n\tStockLine\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"W\n\x13ReserveStockRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12.\n\x05lines\x18\x02 \x03(\x0b\x32\x1f.valerix.inventory.v1.StockLine\"H\n\x0cLineShortage\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x11\n\trequested\x18\x02 \x01(\x05\x12\x11\n\tavailable\x18\x03 \x01(\x03\"\xe0\x02\n\x14ReserveStockResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x35\n\x07outcome\x18\x02 \x01(\x0e\x32$.valerix.inventory.v1.ReserveOutcome\x12\x16\n\x0ereservation_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12\x35\n\tshortages\x18\x06 \x03(\x0b\x32\".valerix.inventory.v1.LineShortage\x12W\n\x0fremaining_stock\x18\x07 \x03(\x0b\x32>.valerix.inventory.v1.ReserveStockResponse.RemainingStockEntry\x1a\x35\n\x13RemainingStockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"7\n\x13ReleaseStockRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"9\n\x14ReleaseStockResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"(\n\x11\x43heckStockRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\"T\n\x0cProductStock\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05stock\x18\x03 \x01(\x03\x12\x13\n\x0bprice_cents\x18\x04 \x01(\x03\"J\n\x12\x43heckStockResponse\x12\x34\n\x08products\x18\x01 \x03(\x0b\x32\".valerix.inventory.v1.ProductStock*\xba\x01\n\x0eReserveOutcome\x12\x1f\n\x1bRESERVE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18RESERVE_OUTCOME_RESERVED\x10\x01\x12&\n\"RESERVE_OUTCOME_INSUFFICIENT_STOCK\x10\x02\x12#\n\x1fRESERVE_OUTCOME_UNKNOWN_PRODUCT\x10\x03\x12\x1c\n\x18RESERVE_OUTCOME_RELEASED\x10\x04\x32\xc1\x02\n\x10InventoryService\x12\x65\n\x0cReserveStock\x12).valerix.inventory.v1.ReserveStockRequest\x1a*.valerix.inventory.v1.ReserveStockResponse\x12\x65\n\x0cReleaseStock\x12).valerix.inventory.v1.ReleaseStockRequest\x1a*.valerix.inventory.v1.ReleaseStockResponse\x12_\n\nCheckStock\x12\'.valerix.inventory.v1.CheckStockRequest\x1a(.valerix.inventory.v1.CheckStockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$valerix/inventory/v1/inventory.proto\x12\x14valerix.inventory.v1\"1\n\tStockLine\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"W\n\x13ReserveStockRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12.\n\x05lines\x18\x02 \x03(\x0b\x32\x1f.valerix.inventory.v1.StockLine\"H\n\x0cLineShortage\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x11\n\trequested\x18\x02 \x01(\x05\x12\x11\n\tavailable\x18\x03 \x01(\x03\"\xe0\x02\n\x14ReserveStockResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x35\n\x07outcome\x18\x02 \x01(\x0e\x32$.valerix.inventory.v1.ReserveOutcome\x12\x16\n\x0ereservation_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12\x35\n\tshortages\x18\x06 \x03(\x0b\x32\".valerix.inventory.v1.LineShortage\x12W\n\x0fremaining_stock\x18\x07 \x03(\x0b\x32>.valerix.inventory.v1.ReserveStockResponse.RemainingStockEntry\x1a\x35\n\x13RemainingStockEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"[\n\x0cReserveBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x39\n\x06orders\x18\x02 \x03(\x0b\x32).valerix.inventory.v1.ReserveStockRequest\"\x8a\x01\n\rReserveResult\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12<\n\x08response\x18\x02 \x01(\x0b\x32*.valerix.inventory.v1.ReserveStockResponse\x12\x12\n\nerror_code\x18\x03 \x01(\x05\x12\x15\n\rerror_message\x18\x04 \x01(\t\"X\n\x0eReserveResults\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x34\n\x07results\x18\x02 \x03(\x0b\x32#.valerix.inventory.v1.ReserveResult\"7\n\x13ReleaseStockRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"9\n\x14ReleaseStockResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"(\n\x11\x43heckStockRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\"T\n\x0cProductStock\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05stock\x18\x03 \x01(\x03\x12\x13\n\x0bprice_cents\x18\x04 \x01(\x03\"J\n\x12\x43heckStockResponse\x12\x34\n\x08products\x18\x01 \x03(\x0b\x32\".valerix.inventory.v1.ProductStock*\xba\x01\n\x0eReserveOutcome\x12\x1f\n\x1bRESERVE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18RESERVE_OUTCOME_RESERVED\x10\x01\x12&\n\"RESERVE_OUTCOME_INSUFFICIENT_STOCK\x10\x02\x12#\n\x1fRESERVE_OUTCOME_UNKNOWN_PRODUCT\x10\x03\x12\x1c\n\x18RESERVE_OUTCOME_RELEASED\x10\x04\x32\xa5\x03\n\x10InventoryService\x12\x65\n\x0cReserveStock\x12).valerix.inventory.v1.ReserveStockRequest\x1a*.valerix.inventory.v1.ReserveStockResponse\x12\x62\n\x12ReserveStockStream\x12\".valerix.inventory.v1.ReserveBatch\x1a$.valerix.inventory.v1.ReserveResults(\x01\x30\x01\x12\x65\n\x0cReleaseStock\x12).valerix.inventory.v1.ReleaseStockRequest\x1a*.valerix.inventory.v1.ReleaseStockResponse\x12_\n\nCheckStock\x12\'.valerix.inventory.v1.CheckStockRequest\x1a(.valerix.inventory.v1.CheckStockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESERVESTOCKRESPONSE_REMAININGSTOCKENTRY']._loaded_options = None
   _globals['_RESERVESTOCKRESPONSE_REMAININGSTOCKENTRY']._serialized_options = b'8\001'
-  _globals['_RESERVEOUTCOME']._serialized_start=952
-  _globals['_RESERVEOUTCOME']._serialized_end=1138
+  _globals['_RESERVEOUTCOME']._serialized_start=1276
+  _globals['_RESERVEOUTCOME']._serialized_end=1462
   _globals['_STOCKLINE']._serialized_start=62
   _globals['_STOCKLINE']._serialized_end=111
   _globals['_RESERVESTOCKREQUEST']._serialized_start=113
@@ -45,16 +45,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVESTOCKRESPONSE']._serialized_end=629
   _globals['_RESERVESTOCKRESPONSE_REMAININGSTOCKENTRY']._serialized_start=576
   _globals['_RESERVESTOCKRESPONSE_REMAININGSTOCKENTRY']._serialized_end=629
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=631
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=686
-  _globals['_RELEASESTOCKRESPONSE']._serialized_start=688
-  _globals['_RELEASESTOCKRESPONSE']._serialized_end=745
-  _globals['_CHECKSTOCKREQUEST']._serialized_start=747
-  _globals['_CHECKSTOCKREQUEST']._serialized_end=787
-  _globals['_PRODUCTSTOCK']._serialized_start=789
-  _globals['_PRODUCTSTOCK']._serialized_end=873
-  _globals['_CHECKSTOCKRESPONSE']._serialized_start=875
-  _globals['_CHECKSTOCKRESPONSE']._serialized_end=949
-  _globals['_INVENTORYSERVICE']._serialized_start=1141
-  _globals['_INVENTORYSERVICE']._serialized_end=1462
+  _globals['_RESERVEBATCH']._serialized_start=631
+  _globals['_RESERVEBATCH']._serialized_end=722
+  _globals['_RESERVERESULT']._serialized_start=725
+  _globals['_RESERVERESULT']._serialized_end=863
+  _globals['_RESERVERESULTS']._serialized_start=865
+  _globals['_RESERVERESULTS']._serialized_end=953
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=955
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=1010
+  _globals['_RELEASESTOCKRESPONSE']._serialized_start=1012
+  _globals['_RELEASESTOCKRESPONSE']._serialized_end=1069
+  _globals['_CHECKSTOCKREQUEST']._serialized_start=1071
+  _globals['_CHECKSTOCKREQUEST']._serialized_end=1111
+  _globals['_PRODUCTSTOCK']._serialized_start=1113
+  _globals['_PRODUCTSTOCK']._serialized_end=1197
+  _globals['_CHECKSTOCKRESPONSE']._serialized_start=1199
+  _globals['_CHECKSTOCKRESPONSE']._serialized_end=1273
+  _globals['_INVENTORYSERVICE']._serialized_start=1465
+  _globals['_INVENTORYSERVICE']._serialized_end=1886
 # @@protoc_insertion_point(module_scope)

@@ -71,6 +71,34 @@ class ReserveStockResponse(_message.Message):
     remaining_stock: _containers.ScalarMap[str, int]
     def __init__(self, success: _Optional[bool] = ..., outcome: _Optional[_Union[ReserveOutcome, str]] = ..., reservation_id: _Optional[str] = ..., message: _Optional[str] = ..., replayed: _Optional[bool] = ..., shortages: _Optional[_Iterable[_Union[LineShortage, _Mapping]]] = ..., remaining_stock: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
+class ReserveBatch(_message.Message):
+    __slots__ = ("batch_id", "orders")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    orders: _containers.RepeatedCompositeFieldContainer[ReserveStockRequest]
+    def __init__(self, batch_id: _Optional[int] = ..., orders: _Optional[_Iterable[_Union[ReserveStockRequest, _Mapping]]] = ...) -> None: ...
+
+class ReserveResult(_message.Message):
+    __slots__ = ("order_id", "response", "error_code", "error_message")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    response: ReserveStockResponse
+    error_code: int
+    error_message: str
+    def __init__(self, order_id: _Optional[str] = ..., response: _Optional[_Union[ReserveStockResponse, _Mapping]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class ReserveResults(_message.Message):
+    __slots__ = ("batch_id", "results")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    results: _containers.RepeatedCompositeFieldContainer[ReserveResult]
+    def __init__(self, batch_id: _Optional[int] = ..., results: _Optional[_Iterable[_Union[ReserveResult, _Mapping]]] = ...) -> None: ...
+
 class ReleaseStockRequest(_message.Message):
     __slots__ = ("order_id", "reason")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class InventoryServiceStub:
                 request_serializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockRequest.SerializeToString,
                 response_deserializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockResponse.FromString,
                 _registered_method=True)
+        self.ReserveStockStream = channel.stream_stream(
+                '/valerix.inventory.v1.InventoryService/ReserveStockStream',
+                request_serializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveBatch.SerializeToString,
+                response_deserializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveResults.FromString,
+                _registered_method=True)
         self.ReleaseStock = channel.unary_unary(
                 '/valerix.inventory.v1.InventoryService/ReleaseStock',
                 request_serializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseStockRequest.SerializeToString,
@@ -58,6 +63,17 @@ class InventoryServiceServicer:
         """Reserves every line of an order atomically. Idempotent by order_id: a repeat
         returns the first outcome and never reserves twice. Insufficient stock is a
         normal answer (success = false), not an error status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveStockStream(self, request_iterator, context):
+        """ReserveStock for many orders over one long-lived stream (the order API keeps one per
+        process, and sends the orders that gathered while its previous batch was answered as the
+        next batch): a call per batch, not per order. Each order gets the answer ReserveStock would
+        give, in a ReserveResults message; a batch's orders are answered together, except those
+        whose reservation is delayed (chaos), which are answered on their own when done.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,6 +101,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ReserveStock,
                     request_deserializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockRequest.FromString,
                     response_serializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockResponse.SerializeToString,
+            ),
+            'ReserveStockStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ReserveStockStream,
+                    request_deserializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveBatch.FromString,
+                    response_serializer=valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveResults.SerializeToString,
             ),
             'ReleaseStock': grpc.unary_unary_rpc_method_handler(
                     servicer.ReleaseStock,
@@ -124,6 +145,33 @@ class InventoryService:
             '/valerix.inventory.v1.InventoryService/ReserveStock',
             valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockRequest.SerializeToString,
             valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveStockStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/valerix.inventory.v1.InventoryService/ReserveStockStream',
+            valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveBatch.SerializeToString,
+            valerix_dot_inventory_dot_v1_dot_inventory__pb2.ReserveResults.FromString,
             options,
             channel_credentials,
             insecure,

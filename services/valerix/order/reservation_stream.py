@@ -1,0 +1,194 @@
+"""ReserveStock over one long-lived stream per process (inventory's ReserveStockStream).
+
+A unary call per order costs each side a call's machinery and a thread hand-off or two, and
+inventory batches the concurrent calls into one transaction anyway. Here the orders that gather
+while a batch is being answered go out together as the next batch: one message each way per
+batch. There is no timer: an order alone goes at once, and under load a batch is whatever
+arrived while the previous one was answered. Each caller still waits for its own order only,
+up to its own deadline, and an order inventory delays is answered on its own later, so it
+holds up nobody else.
+
+Failure is the unary call's: a caller whose answer does not come within its deadline gets
+DEADLINE_EXCEEDED, and when the stream breaks (inventory restarts, the connection drops) every
+order waiting on it gets the stream's status, and the next order opens a new stream. An
+inventory that does not know the stream (UNIMPLEMENTED: a rolling deploy from an older version)
+is asked with unary calls for a while.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+
+from valerix.inventory.v1 import inventory_pb2 as pb
+from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
+from valerix.kit.grpc_auth import Metadata
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+# The batch in flight gets no answer this long (inventory stalls): the next one goes anyway.
+STALLED_AFTER_S = 0.5
+# After inventory answers UNIMPLEMENTED, this long on unary calls before trying the stream again.
+UNARY_FOR_S = 60.0
+_STATUS = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class ReservationError(grpc.RpcError):
+    """How a streamed reservation ended without an answer: a status, as a unary call's error."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "request", "response")
+
+    def __init__(self, request: pb.ReserveStockRequest) -> None:
+        self.request = request
+        self.done = threading.Event()
+        self.response: pb.ReserveStockResponse | None = None
+        self.error: ReservationError | None = None
+
+    def answer(self, result: pb.ReserveResult) -> None:
+        if result.HasField("response"):
+            self.response = result.response
+        else:
+            self.error = ReservationError(_STATUS.get(result.error_code, grpc.StatusCode.UNKNOWN),
+                                          result.error_message)
+        self.done.set()
+
+    def fail(self, error: ReservationError) -> None:
+        self.error = error
+        self.done.set()
+
+
+class _Stream:
+    """One open ReserveStockStream call: the batches to send, and the call to read answers from."""
+
+    def __init__(self, stub: pb_grpc.InventoryServiceStub, metadata: Metadata) -> None:
+        self.outgoing: queue.SimpleQueue[pb.ReserveBatch | None] = queue.SimpleQueue()
+        self.call = stub.ReserveStockStream(self._requests(), metadata=metadata)
+
+    def _requests(self) -> Iterator[pb.ReserveBatch]:
+        while (batch := self.outgoing.get()) is not None:
+            yield batch
+
+
+class ReservationStream:
+    """``reserve(request, timeout)``: ReserveStock's answer for one order, over the shared stream."""
+
+    def __init__(self, stub: pb_grpc.InventoryServiceStub, metadata: Metadata,
+                 unary: Callable[[pb.ReserveStockRequest, float], pb.ReserveStockResponse],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._stub = stub
+        self._metadata = metadata
+        self._unary = unary
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stream: _Stream | None = None
+        self._unsent: list[_Waiter] = []
+        self._waiting: dict[str, _Waiter] = {}   # sent, by order id
+        self._in_flight: tuple[int, float] | None = None   # the batch awaiting its answer, sent when
+        self._batch_ids = iter(range(1, 2**63))
+        self._unary_until = float("-inf")
+
+    def reserve(self, request: pb.ReserveStockRequest, timeout: float) -> pb.ReserveStockResponse:
+        started = self._clock()
+        if started < self._unary_until:
+            return self._unary(request, timeout)
+        waiter = _Waiter(request)
+        with self._lock:
+            # The same order already on its way (a caller's retry): ask for it on its own.
+            duplicate = request.order_id in self._waiting or any(
+                w.request.order_id == request.order_id for w in self._unsent)
+            if not duplicate:
+                self._unsent.append(waiter)
+                if self._in_flight is None or started - self._in_flight[1] > STALLED_AFTER_S:
+                    self._send()
+        if duplicate:
+            return self._unary(request, timeout)
+        if not waiter.done.wait(timeout):
+            with self._lock:
+                if self._waiting.get(request.order_id) is waiter:
+                    del self._waiting[request.order_id]
+                if waiter in self._unsent:
+                    self._unsent.remove(waiter)
+            if not waiter.done.is_set():
+                raise ReservationError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        if waiter.error is not None:
+            if waiter.error.code() is grpc.StatusCode.UNIMPLEMENTED:
+                # Inventory never saw the order (it does not know the stream): ask it directly.
+                self._unary_until = self._clock() + UNARY_FOR_S
+                log.warning("inventory has no reservation stream; using unary calls")
+                return self._unary(request, max(timeout - (self._clock() - started), 0.05))
+            raise waiter.error
+        assert waiter.response is not None
+        return waiter.response
+
+    def _send(self) -> None:
+        """Sends the next batch (the lock held), opening the stream first if none is open."""
+        if self._stream is None:
+            self._stream = _Stream(self._stub, self._metadata)
+            threading.Thread(target=self._read, args=(self._stream,), name="reserve-stream", daemon=True).start()
+        batch, self._unsent = self._unsent[:MAX_BATCH], self._unsent[MAX_BATCH:]
+        batch_id = next(self._batch_ids)
+        for waiter in batch:
+            self._waiting[waiter.request.order_id] = waiter
+        self._in_flight = (batch_id, self._clock())
+        self._stream.outgoing.put(pb.ReserveBatch(batch_id=batch_id, orders=[w.request for w in batch]))
+
+    def _read(self, stream: _Stream) -> None:
+        error = ReservationError(grpc.StatusCode.UNAVAILABLE, "inventory ended the reservation stream")
+        try:
+            for answers in stream.call:
+                self._deliver(answers)
+        except grpc.RpcError as failure:
+            code = failure.code() if callable(getattr(failure, "code", None)) else grpc.StatusCode.UNAVAILABLE
+            details = failure.details() if callable(getattr(failure, "details", None)) else str(failure)
+            error = ReservationError(code or grpc.StatusCode.UNAVAILABLE, details or "stream failed")
+        except Exception:
+            log.exception("reading the reservation stream failed")
+        with self._lock:
+            if self._stream is stream:
+                self._stream = None
+                self._in_flight = None
+            orphans = [*self._waiting.values(), *self._unsent]
+            self._waiting, self._unsent = {}, []
+        stream.outgoing.put(None)
+        if orphans:
+            log.warning("the reservation stream ended with orders waiting",
+                        extra={"orders": len(orphans), "code": error.code().name})
+        for waiter in orphans:
+            waiter.fail(error)
+
+    def _deliver(self, answers: pb.ReserveResults) -> None:
+        with self._lock:
+            found = [(self._waiting.pop(result.order_id, None), result) for result in answers.results]
+            if self._in_flight is not None and answers.batch_id == self._in_flight[0]:
+                self._in_flight = None
+                if self._unsent:
+                    self._send()
+        for waiter, result in found:
+            if waiter is not None:
+                waiter.answer(result)
+
+    def close(self) -> None:
+        with self._lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.outgoing.put(None)
+            stream.call.cancel()
