@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -18,12 +17,12 @@ from psycopg_pool import PoolTimeout
 from valerix.contracts.events import OrderVerified
 from valerix.inventory.v1 import inventory_pb2 as pb
 from valerix.inventory.v1 import inventory_pb2_grpc as pb_grpc
-from valerix.kit.ports import free_port
 from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.inventory_client import Catalogue, InventoryClient
 
 from support import auth
+from support.stand_in_inventory import serving
 
 PROBLEM = "application/problem+json"
 CODES = [code for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
@@ -59,13 +58,8 @@ class StatusServicer(pb_grpc.InventoryServiceServicer):
 @pytest.fixture
 def status_server():
     servicer = StatusServicer()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-    target = f"127.0.0.1:{free_port()}"
-    server.add_insecure_port(target)
-    server.start()
-    yield servicer, target
-    server.stop(grace=None).wait()
+    with serving(servicer) as target:
+        yield servicer, target
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +24,7 @@ from valerix.order.domain import OrderLine
 from valerix.order.inventory_client import InventoryClient, InventoryUnavailable
 
 from support.db import stock
+from support.stand_in_inventory import serving
 
 
 def _order(order_id: str, product: str = "SKU-003", quantity: int = 1) -> pb.ReserveStockRequest:
@@ -232,19 +232,14 @@ class _UnaryOnly(pb_grpc.InventoryServiceServicer):
 
 def test_an_inventory_without_the_stream_is_asked_with_unary_calls():
     servicer = _UnaryOnly()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-    target = f"127.0.0.1:{free_port()}"
-    server.add_insecure_port(target)
-    server.start()
-    client = InventoryClient(target, "any-token")
-    try:
-        answers = [client.reserve(f"ORD-U{i}", _lines(), 2.0) for i in range(3)]
-        assert [a.reservation_id for a in answers] == ["RES-ORD-U0", "RES-ORD-U1", "RES-ORD-U2"]
-        assert servicer.calls == ["ORD-U0", "ORD-U1", "ORD-U2"]
-    finally:
-        client.close()
-        server.stop(grace=None).wait()
+    with serving(servicer) as target:
+        client = InventoryClient(target, "any-token")
+        try:
+            answers = [client.reserve(f"ORD-U{i}", _lines(), 2.0) for i in range(3)]
+        finally:
+            client.close()
+    assert [a.reservation_id for a in answers] == ["RES-ORD-U0", "RES-ORD-U1", "RES-ORD-U2"]
+    assert servicer.calls == ["ORD-U0", "ORD-U1", "ORD-U2"]
 
 
 def test_the_unary_transport_makes_a_call_per_order(inventory_target, grpc_token, inventory_pool):

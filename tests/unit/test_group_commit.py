@@ -24,7 +24,9 @@ def test_a_caller_alone_runs_a_batch_of_one():
     assert batches == [[1], [2]]
 
 
-def test_callers_arriving_while_a_batch_runs_share_the_next_one():
+def _held_first_batch() -> tuple[GroupCommit[int, int], list[list[int]], threading.Event, threading.Event]:
+    """A group commit whose batch starting with item 0 runs until ``release_first`` is set
+    (``first_running`` says it started); ``batches`` records every batch."""
     first_running, release_first = threading.Event(), threading.Event()
     batches: list[list[int]] = []
 
@@ -35,7 +37,11 @@ def test_callers_arriving_while_a_batch_runs_share_the_next_one():
             assert release_first.wait(5)
         return [item * 10 for item in items]
 
-    commit = GroupCommit("t", run)
+    return GroupCommit("t", run), batches, first_running, release_first
+
+
+def test_callers_arriving_while_a_batch_runs_share_the_next_one():
+    commit, batches, first_running, release_first = _held_first_batch()
     with ThreadPoolExecutor(max_workers=9) as pool:
         first = pool.submit(commit.submit, 0)
         assert first_running.wait(5)
@@ -140,17 +146,7 @@ def test_submit_all_answers_each_item_in_order_and_a_bad_item_fails_only_itself(
 
 
 def test_submit_all_shares_a_batch_with_callers_queued_beside_it():
-    first_running, release_first = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def run(items: Sequence[int]) -> list[int]:
-        batches.append(list(items))
-        if items[0] == 0:
-            first_running.set()
-            assert release_first.wait(5)
-        return [item * 10 for item in items]
-
-    commit = GroupCommit("t", run)
+    commit, batches, first_running, release_first = _held_first_batch()
     with ThreadPoolExecutor(max_workers=3) as pool:
         first = pool.submit(commit.submit, 0)
         assert first_running.wait(5)
