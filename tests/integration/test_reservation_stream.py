@@ -250,3 +250,39 @@ def test_the_unary_transport_makes_a_call_per_order(inventory_target, grpc_token
     finally:
         client.close()
     assert stock(inventory_pool, "SKU-003") == 198
+
+
+def test_an_inventory_shutting_down_ends_its_streams_and_the_waiting_orders_go_to_the_next_one(
+        inventory_pool, chaos, chaos_dir, grpc_token):
+    bind = f"127.0.0.1:{free_port()}"
+
+    def start() -> tuple[grpc.Server, grpc_server.InventoryServicer]:
+        servicer = grpc_server.InventoryServicer(deps_for(inventory_pool, chaos))
+        server, _ = serve_grpc(bind, servicer.add_to_server, [grpc_server.SERVICE_NAME], token=grpc_token)
+        return server, servicer
+
+    old, old_servicer = start()
+    client = InventoryClient(bind, grpc_token, reserve_deadline=5.0)
+    new = None
+    try:
+        assert client.reserve("ORD-E0", _lines(), 2.0).success
+        _chaos(chaos_dir, GREMLIN_MODE="1", GREMLIN_MIN_DELAY_MS="1000", GREMLIN_MAX_DELAY_MS="1000")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(client.reserve, "ORD-E1", _lines(2), 4.0)
+            time.sleep(0.3)   # ORD-E1 waits out its delay in the old inventory
+            _chaos(chaos_dir, GREMLIN_MODE="0")
+            stopped = old.stop(grace=5)   # as api_main shuts down: no new calls, then the streams end
+            new, _ = start()              # the next inventory (a rolling deploy's new pod)
+            old_servicer.end_streams()
+            started = time.monotonic()
+            answer = waiting.result(4)
+        assert answer.success and time.monotonic() - started < 1.0   # answered by the new one, not after the delay
+        stopped.wait()
+        time.sleep(0.8)   # the old inventory's delayed reservation of ORD-E1 ran too: one reservation
+        assert client.reserve("ORD-E1", _lines(2), 2.0).reservation_id == answer.reservation_id
+        assert stock(inventory_pool, "SKU-003") == 200 - 1 - 2
+    finally:
+        client.close()
+        old.stop(grace=None).wait()
+        if new is not None:
+            new.stop(grace=None).wait()

@@ -21,7 +21,8 @@ def main() -> None:
     settings = InventorySettings()  # type: ignore[call-arg]
     pool, checks = api_basics("inventory", settings, settings.inventory_database_url.get_secret_value())
     deps = build_deps(settings, pool)
-    server, health = serve_grpc(settings.inventory_grpc_bind, grpc_server.register(deps),
+    servicer = grpc_server.InventoryServicer(deps)
+    server, health = serve_grpc(settings.inventory_grpc_bind, servicer.add_to_server,
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers,
                                 token=require_token(settings.inventory_grpc_token))
     watch_health(health, [grpc_server.SERVICE_NAME], lambda: db.ping(pool))
@@ -34,6 +35,8 @@ def main() -> None:
                                                "http": settings.inventory_http_bind})
     stop.wait()
     log.info("inventory api stopping")
-    server.stop(grace=5).wait()
+    stopped = server.stop(grace=5)   # no new calls from here; the calls in progress may finish
+    servicer.end_streams()
+    stopped.wait()
     stop_http()
     pool.close()

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import grpc
 
@@ -69,6 +69,22 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         # Where a streamed order that Gremlin delays waits, so it holds up neither its batch
         # nor the stream (a unary call waits in its own handler thread).
         self._delayed = ThreadPoolExecutor(max_workers=delay_workers, thread_name_prefix="reserve-delayed")
+        self._streams_lock = threading.Lock()
+        self._streams: set[queue.SimpleQueue[pb.ReserveResults | None]] = set()
+        self._ending = False
+
+    def add_to_server(self, server: grpc.Server) -> None:
+        pb_grpc.add_InventoryServiceServicer_to_server(self, server)
+
+    def end_streams(self) -> None:
+        """Ends every open reservation stream cleanly (shutting down: the server takes no new
+        calls). The order API then sends what it still waits for again, on a new stream to
+        another inventory; a reservation is idempotent by order id, so asking twice is safe."""
+        with self._streams_lock:
+            self._ending = True
+            streams = list(self._streams)
+        for answers in streams:
+            answers.put(None)
 
     def _reserve_batch(self, requests: Sequence[tuple[str, list[Line]]]) -> list[Outcome]:
         with self.deps.uow() as uow:
@@ -97,6 +113,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                            context: grpc.ServicerContext) -> Iterator[pb.ReserveResults]:
         answers: queue.SimpleQueue[pb.ReserveResults | None] = queue.SimpleQueue()
         context.add_callback(lambda: answers.put(None))   # the call ended: stop writing
+        with self._streams_lock:
+            if self._ending:
+                return
+            self._streams.add(answers)
 
         def read() -> None:
             try:
@@ -108,8 +128,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                 answers.put(None)
 
         threading.Thread(target=read, name="reserve-stream", daemon=True).start()
-        while (answer := answers.get()) is not None:
-            yield answer
+        try:
+            while (answer := answers.get()) is not None:
+                yield answer
+        finally:
+            with self._streams_lock:
+                self._streams.discard(answers)
 
     def _answer_batch(self, batch: pb.ReserveBatch,
                       send: Callable[[pb.ReserveResults], None]) -> pb.ReserveResults:
@@ -217,10 +241,5 @@ def _observe(results: Sequence[pb.ReserveResult], started: float) -> None:
         kit_metrics.GRPC_SERVER.labels(method="ReserveStockStream", code=code).observe(seconds)
 
 
-def register(deps: Deps) -> Any:
-    servicer = InventoryServicer(deps)
-
-    def add(server: grpc.Server) -> None:
-        pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-
-    return add
+def register(deps: Deps) -> Callable[[grpc.Server], None]:
+    return InventoryServicer(deps).add_to_server

@@ -9,8 +9,10 @@ up to its own deadline, and an order inventory delays is answered on its own lat
 holds up nobody else.
 
 Failure is the unary call's: a caller whose answer does not come within its deadline gets
-DEADLINE_EXCEEDED, and when the stream breaks (inventory restarts, the connection drops) every
-order waiting on it gets the stream's status, and the next order opens a new stream. An
+DEADLINE_EXCEEDED, and when the stream breaks (inventory dies, the connection drops) every
+order waiting on it gets the stream's status, and the next order opens a new stream. When
+inventory ends the stream cleanly (it is shutting down, a rolling deploy), the orders still
+waiting go again, once, on a new stream: reservations are idempotent by order id. An
 inventory that does not know the stream (UNIMPLEMENTED: a rolling deploy from an older version)
 is asked with unary calls for a while.
 """
@@ -55,10 +57,11 @@ class ReservationError(grpc.RpcError):
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "request", "response")
+    __slots__ = ("done", "error", "request", "resent", "response")
 
     def __init__(self, request: pb.ReserveStockRequest) -> None:
         self.request = request
+        self.resent = False
         self.done = threading.Event()
         self.response: pb.ReserveStockResponse | None = None
         self.error: ReservationError | None = None
@@ -152,7 +155,7 @@ class ReservationStream:
         self._stream.outgoing.put(pb.ReserveBatch(batch_id=batch_id, orders=[w.request for w in batch]))
 
     def _read(self, stream: _Stream) -> None:
-        error = ReservationError(grpc.StatusCode.UNAVAILABLE, "inventory ended the reservation stream")
+        error: ReservationError | None = None
         try:
             for answers in stream.call:
                 self._deliver(answers)
@@ -162,18 +165,30 @@ class ReservationStream:
             error = ReservationError(code or grpc.StatusCode.UNAVAILABLE, details or "stream failed")
         except Exception:
             log.exception("reading the reservation stream failed")
+            error = ReservationError(grpc.StatusCode.UNAVAILABLE, "reading the reservation stream failed")
+        stream.outgoing.put(None)
         with self._lock:
             if self._stream is stream:
                 self._stream = None
                 self._in_flight = None
             orphans = [*self._waiting.values(), *self._unsent]
             self._waiting, self._unsent = {}, []
-        stream.outgoing.put(None)
+            if error is None:
+                # Inventory ended the stream cleanly (it is shutting down) after answering all it
+                # read: what still waits goes again, once, on a new stream (to another inventory).
+                again = [waiter for waiter in orphans if not waiter.resent]
+                orphans = [waiter for waiter in orphans if waiter.resent]
+                for waiter in again:
+                    waiter.resent = True
+                self._unsent = again
+                if again:
+                    self._send()
         if orphans:
+            error = error or ReservationError(grpc.StatusCode.UNAVAILABLE, "inventory ended the reservation stream")
             log.warning("the reservation stream ended with orders waiting",
                         extra={"orders": len(orphans), "code": error.code().name})
-        for waiter in orphans:
-            waiter.fail(error)
+            for waiter in orphans:
+                waiter.fail(error)
 
     def _deliver(self, answers: pb.ReserveResults) -> None:
         with self._lock:
