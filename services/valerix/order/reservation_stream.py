@@ -105,7 +105,7 @@ class ReservationStream:
         self._stream: _Stream | None = None
         self._unsent: list[_Waiter] = []
         self._waiting: dict[str, _Waiter] = {}   # sent, by order id
-        self._in_flight: tuple[int, float] | None = None   # the batch awaiting its answer, sent when
+        self._in_flight: tuple[int, float] | None = None   # (id, when sent) of the batch awaiting its answer
         self._batch_ids = iter(range(1, 2**63))
         self._unary_until = float("-inf")
 
