@@ -21,7 +21,7 @@ def main() -> None:
     settings = InventorySettings()  # type: ignore[call-arg]
     pool, checks = api_basics("inventory", settings, settings.inventory_database_url.get_secret_value())
     deps = build_deps(settings, pool)
-    servicer = grpc_server.InventoryServicer(deps)
+    servicer = grpc_server.InventoryServicer(deps, delay_workers=settings.grpc_max_workers)
     server, health = serve_grpc(settings.inventory_grpc_bind, servicer.add_to_server,
                                 [grpc_server.SERVICE_NAME], max_workers=settings.grpc_max_workers,
                                 token=require_token(settings.inventory_grpc_token))

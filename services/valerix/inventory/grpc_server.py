@@ -67,7 +67,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         # the same few products, and would otherwise hold them through a commit each.
         self.reservations = GroupCommit("reserve_stock", self._reserve_batch)
         # Where a streamed order that Gremlin delays waits, so it holds up neither its batch
-        # nor the stream (a unary call waits in its own handler thread).
+        # nor the stream (a unary call waits in its own handler thread, from a pool as large).
         self._delayed = ThreadPoolExecutor(max_workers=delay_workers, thread_name_prefix="reserve-delayed")
         self._streams_lock = threading.Lock()
         self._streams: set[queue.SimpleQueue[pb.ReserveResults | None]] = set()

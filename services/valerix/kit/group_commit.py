@@ -37,10 +37,12 @@ class _Slot(Generic[T, R]):
         self.leads = False
         self.ready = threading.Event()
 
-    def outcome(self) -> R:
-        if self.error is not None:
+    def outcome(self) -> R | Exception:
+        """The result, or the Exception that failed the item; anything else that ended the
+        batch (KeyboardInterrupt, SystemExit) is raised."""
+        if self.error is not None and not isinstance(self.error, Exception):
             raise self.error
-        return self.result  # type: ignore[return-value]
+        return self.error if self.error is not None else self.result  # type: ignore[return-value]
 
 
 class GroupCommit(Generic[T, R]):
@@ -56,16 +58,10 @@ class GroupCommit(Generic[T, R]):
         self._leading = False
 
     def submit(self, item: T) -> R:
-        slot: _Slot[T, R] = _Slot(item)
-        with self._lock:
-            self._queue.append(slot)
-            leads = slot.leads = not self._leading
-            self._leading = True
-        if not leads:
-            slot.ready.wait()
-        if slot.leads:
-            self._lead()
-        return slot.outcome()
+        outcome = self.submit_all((item,))[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def submit_all(self, items: Sequence[T]) -> list[R | Exception]:
         """``submit`` for several items at once (they join the queue together, so they share a
@@ -82,12 +78,7 @@ class GroupCommit(Generic[T, R]):
                 slot.ready.wait()
             if slot.leads:
                 self._lead()
-        outcomes: list[R | Exception] = []
-        for slot in slots:
-            if slot.error is not None and not isinstance(slot.error, Exception):
-                raise slot.error
-            outcomes.append(slot.error if slot.error is not None else slot.result)  # type: ignore[arg-type]
-        return outcomes
+        return [slot.outcome() for slot in slots]
 
     def _lead(self) -> None:
         """Runs the queue's head (this caller's slot first) and hands on the lead."""
@@ -109,35 +100,25 @@ class GroupCommit(Generic[T, R]):
     def _run_batch(self, batch: list[_Slot[T, R]]) -> None:
         BATCH_SIZE.labels(batch=self.name).observe(len(batch))
         try:
-            results = run_together(self._run, [slot.item for slot in batch], self.name)
+            results = self._run([slot.item for slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"group commit {self.name}: {len(results)} results for {len(batch)} items")
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            for slot in batch:  # one bad item must not fail the others: each alone
+                self._run_alone(slot)
+            return
         except BaseException as error:
             for slot in batch:
                 slot.error = error
             raise
         for slot, result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                slot.error = result
-            else:
-                slot.result = result
+            slot.result = result
 
-
-def run_together(run: Callable[[Sequence[T]], Sequence[R]], items: Sequence[T],
-                 name: str = "batch") -> list[R | Exception]:
-    """``run(items)`` as one transaction; if it fails, each item again alone, so one bad item
-    fails only itself. Each item's result, or the exception that ended it."""
-    try:
-        results = run(items)
-        if len(results) != len(items):
-            raise RuntimeError(f"group commit {name}: {len(results)} results for {len(items)} items")
-        return list(results)
-    except Exception as error:
-        if len(items) == 1:
-            return [error]
-    return [_alone(run, item) for item in items]
-
-
-def _alone(run: Callable[[Sequence[T]], Sequence[R]], item: T) -> R | Exception:
-    try:
-        return run([item])[0]
-    except Exception as error:
-        return error
+    def _run_alone(self, slot: _Slot[T, R]) -> None:
+        try:
+            slot.result = self._run([slot.item])[0]
+        except Exception as error:
+            slot.error = error

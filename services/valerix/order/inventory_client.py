@@ -16,6 +16,7 @@ from valerix.kit import metrics
 from valerix.kit.grpc_auth import token_metadata
 from valerix.order.domain import OrderLine
 from valerix.order.reservation_stream import ReservationStream
+from valerix.order.settings import ReserveTransport
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 UnavailableReason = Literal["grpc_timeout", "connection_error", "server_error"]
@@ -72,14 +73,7 @@ _OUTCOME_NAMES = {
 }
 
 
-ReserveTransport = Literal["stream", "unary"]
-
-
 class InventoryClient:
-    """``reserve_transport``: "stream" sends reservations in batches over one ReserveStockStream
-    per process; "unary" makes a ReserveStock call per order (for a proxy that does not carry
-    long-lived streams well)."""
-
     def __init__(self, target: str, token: str, reserve_deadline: float = 2.0, other_deadline: float = 2.0,
                  reserve_transport: ReserveTransport = "stream") -> None:
         self.target = target

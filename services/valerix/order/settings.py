@@ -6,6 +6,11 @@ from pydantic import SecretStr
 
 from valerix.kit.settings import CommonSettings
 
+# How the order API asks inventory to reserve: "stream", batches over one ReserveStockStream per
+# process; "unary", a ReserveStock call per order (for a proxy that does not carry long-lived
+# streams well).
+ReserveTransport = Literal["stream", "unary"]
+
 # Threads per gunicorn worker. By Little's law a request holds one for its whole answer, and an
 # order whose reservation Gremlin delays holds it for the 2 s budget: at R orders/s, 1 in 5
 # delayed, that is 0.4 R threads over the workers (2 workers x 160 hold Gremlin at ~750/s). An
@@ -17,7 +22,7 @@ class OrderSettings(CommonSettings):
     order_database_url: SecretStr
     inventory_grpc_target: str = "127.0.0.1:25051"
     reserve_deadline_ms: int = 2000
-    reserve_transport: Literal["stream", "unary"] = "stream"   # "unary": a ReserveStock call per order
+    reserve_transport: ReserveTransport = "stream"
     settle_allowance_ms: int = 200   # of the deadline, kept to record the outcome and answer
     # The credential inventory's gRPC asks for; the api needs it, the worker makes no gRPC call.
     inventory_grpc_token: SecretStr | None = None
