@@ -103,3 +103,30 @@ def test_every_answer_s_time_is_split_by_its_server_timing_steps() -> None:
     assert br._time_split_row(split)[0].startswith(
         "| where answers' time went, p50 / p99 ms (Server-Timing) | outside 8.0 / 8.0, queued 2.0 / 2.0, save 10.0 /")
     assert br.summarize(records([201] * 2))["time_split_ms"] == {} and br._time_split_row({}) == []
+
+
+def test_an_open_model_run_says_how_many_arrivals_k6_dropped(tmp_path: Path) -> None:
+    summary = tmp_path / "k6-summary.json"
+    summary.write_text(json.dumps({"metrics": {"dropped_iterations": {"count": 30, "rate": 0.5},
+                                               "vus_max": {"value": 139, "min": 100, "max": 139}}}))
+    generator = br.load_generator(summary)
+    assert generator == {"dropped_iterations": 30, "vus_max": 139}
+    run = result(records([201] * 970, ms=20))
+    run["k6"] = {"mode": "open model, 400 orders/s offered", **generator}
+    (dropped,) = [t for t in br.targets("steady", run, None) if t["target"].startswith("iterations k6 dropped")]
+    assert (dropped["value"], dropped["met"]) == ("30 (3.0%)", False)
+    run["k6"]["dropped_iterations"] = 5
+    assert all(t["met"] for t in br.targets("steady", run, None) if t["target"].startswith("iterations"))
+    run.update(machine={"loadavg_before": 1, "loadavg_after": 2, "busy_percent": 90}, description="x",
+               scenario="steady", targets=br.targets("steady", run, None))
+    assert "k6 ran at most 139 VUs and dropped 5 iterations." in br.markdown(run)
+
+
+def test_k6_leaves_dropped_iterations_out_when_there_were_none(tmp_path: Path) -> None:
+    summary = tmp_path / "k6-summary.json"
+    summary.write_text(json.dumps({"metrics": {"vus_max": {"value": 50, "min": 50, "max": 50}}}))
+    assert br.load_generator(summary) == {"dropped_iterations": 0, "vus_max": 50}
+    assert br.load_generator(tmp_path / "missing.json") == {}
+    run = result(records([201] * 10))
+    run["k6"] = {"dropped_iterations": 0, "vus_max": 50}
+    assert not [t for t in br.targets("normal", run, None) if t["target"].startswith("iterations")]

@@ -146,7 +146,8 @@ def run_k6(base_url: str, scenario: str, config: BenchConfig, rate: float | None
         raise RuntimeError(f"k6 failed with exit code {done.returncode}")
     return {"mode": f"open model, {rate:g} orders/s offered" if rate else f"closed model, {config.vus} VUs",
             "exit_code": done.returncode, "seconds": round(time.monotonic() - started, 1), "env": env,
-            "records": bench_report.read_records(records), "summary_file": str(summary)}
+            "records": bench_report.read_records(records), "summary_file": str(summary),
+            **bench_report.load_generator(summary)}
 
 
 def run_scenario(config: BenchConfig, scenario: Scenario, base_url: str, stack: Stack | None,
