@@ -75,7 +75,7 @@ def grpc_token() -> str:
 @pytest.fixture
 def inventory_target(inventory_pool, chaos, grpc_token) -> Iterator[str]:
     bind = f"127.0.0.1:{free_port()}"
-    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool, chaos)), [grpc_server.SERVICE_NAME],
+    server, _ = serve_grpc(bind, grpc_server.InventoryServicer(deps_for(inventory_pool, chaos)).add_to_server, [grpc_server.SERVICE_NAME],
                            token=grpc_token)
     yield bind
     server.stop(grace=None).wait()

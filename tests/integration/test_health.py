@@ -44,7 +44,7 @@ def test_order_health_reports_each_dependency_and_readiness_only_its_database(ow
     url = embedded_pg.provision_database(own_postgres.admin_url, "orders_h", "orders_h_svc", "pw-h")
     pool = db.make_pool(url, name="health-test", max_size=2, timeout=1)
     bind = f"127.0.0.1:{free_port()}"
-    server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool)), [grpc_server.SERVICE_NAME],
+    server, _ = serve_grpc(bind, grpc_server.InventoryServicer(deps_for(inventory_pool)).add_to_server, [grpc_server.SERVICE_NAME],
                            token="t0k")
     inventory = InventoryClient(bind, "t0k")
     settings = CommonSettings(bus_backend="postgres", bus_database_url=url)

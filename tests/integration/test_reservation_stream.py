@@ -186,7 +186,7 @@ def test_a_broken_stream_fails_its_waiting_orders_and_the_next_order_opens_a_new
     bind = f"127.0.0.1:{free_port()}"
 
     def start() -> grpc.Server:
-        server, _ = serve_grpc(bind, grpc_server.register(deps_for(inventory_pool, chaos)),
+        server, _ = serve_grpc(bind, grpc_server.InventoryServicer(deps_for(inventory_pool, chaos)).add_to_server,
                                [grpc_server.SERVICE_NAME], token=grpc_token)
         return server
 

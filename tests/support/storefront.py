@@ -81,8 +81,8 @@ def running_storefront(admin_url: str, home: Path, *, workers: int = 1, threads:
     inventory_pool = _database(admin_url, "inventory", "valerix.kit", "valerix.inventory")
     target = f"127.0.0.1:{free_port()}"
     token = grpc_auth.new_token()
-    grpc, _ = serve_grpc(target, grpc_server.register(deps_for(inventory_pool, ReserveChaos(
-        ChaosSource(chaos_dir, ttl=0.0), die=lambda: None))), [grpc_server.SERVICE_NAME], token=token)
+    grpc, _ = serve_grpc(target, grpc_server.InventoryServicer(deps_for(inventory_pool, ReserveChaos(
+        ChaosSource(chaos_dir, ttl=0.0), die=lambda: None))).add_to_server, [grpc_server.SERVICE_NAME], token=token)
     port = free_port()
     conninfo = order_pool.conninfo
     env = {**os.environ, "ORDER_DATABASE_URL": conninfo if isinstance(conninfo, str) else conninfo(),

@@ -240,6 +240,3 @@ def _observe(results: Sequence[pb.ReserveResult], started: float) -> None:
         code = "OK" if result.HasField("response") else _CODES[result.error_code].name
         kit_metrics.GRPC_SERVER.labels(method="ReserveStockStream", code=code).observe(seconds)
 
-
-def register(deps: Deps) -> Callable[[grpc.Server], None]:
-    return InventoryServicer(deps).add_to_server
