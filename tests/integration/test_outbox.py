@@ -72,6 +72,37 @@ def test_rows_of_a_running_transaction_hold_back_later_rows(service_pool, bus):
     assert received_ids(bus, 1) == later
 
 
+def test_a_held_event_goes_out_when_due_and_later_rows_do_not_wait_for_it(service_pool, bus):
+    relay = Relay(service_pool, bus, "test")
+    with UnitOfWork(service_pool) as uow:
+        held = uow.add_event(alert(1), hold_seconds=1.0).eventId
+        uow.commit()
+    later = commit_events(service_pool, 2)
+    assert relay.step() == 1
+    assert received_ids(bus, 1) == later
+    assert relay.step() == 0 and unsent(service_pool) == 1
+    time.sleep(1.1)
+    assert relay.step() == 1
+    assert received_ids(bus, 1) == [held]
+
+
+def test_a_held_event_is_withdrawn_until_the_relay_takes_it(service_pool, bus):
+    fixed = "6f2f3f0e-1111-4c3a-9a55-000000000001"
+    with UnitOfWork(service_pool) as uow:
+        uow.add_event(alert(1), event_id=fixed, hold_seconds=0.2)
+        taken = uow.add_event(alert(2), hold_seconds=0.2).eventId
+        uow.commit()
+    time.sleep(0.3)
+    with service_pool.connection() as conn:   # the relay has leased the second (it is publishing it)
+        conn.execute("UPDATE outbox SET leased_until = now() + interval '10 s' WHERE event_id = %s", (taken,))
+    with UnitOfWork(service_pool) as uow:
+        uow.withdraw([fixed, taken])
+        uow.commit()
+    with service_pool.connection() as conn:
+        left = [str(r["event_id"]) for r in conn.execute("SELECT event_id FROM outbox")]
+    assert left == [taken]
+
+
 def test_a_bus_failure_keeps_rows_for_the_next_attempt(service_pool, bus):
     ids = commit_events(service_pool, 1)
 

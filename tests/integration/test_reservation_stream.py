@@ -171,6 +171,24 @@ def test_each_caller_waits_for_its_own_order_up_to_its_own_deadline(inventory_cl
     assert again.success and stock(inventory_pool, "SKU-003") == 197
 
 
+def test_an_answer_after_its_callers_deadline_goes_to_the_late_handler_within_its_window(
+        inventory_client, chaos_dir, inventory_pool):
+    late: list[tuple[str, Any]] = []
+    inventory_client.on_late_answer(lambda order_id, reservation: late.append((order_id, reservation)), window=0.8)
+    _chaos(chaos_dir, GREMLIN_MODE="1", GREMLIN_EVERY_N="1", GREMLIN_MIN_DELAY_MS="700",
+           GREMLIN_MAX_DELAY_MS="700")
+    with pytest.raises(InventoryUnavailable):
+        inventory_client.reserve("ORD-L1", _lines(), 0.3)   # answered 0.4 s after the deadline
+    _chaos(chaos_dir, GREMLIN_MIN_DELAY_MS="1500", GREMLIN_MAX_DELAY_MS="1500")
+    with pytest.raises(InventoryUnavailable):
+        inventory_client.reserve("ORD-L2", _lines(), 0.3)   # answered 1.2 s after: past the window
+    time.sleep(1.6)
+    assert [order_id for order_id, _ in late] == ["ORD-L1"]
+    assert late[0][1].success and late[0][1].outcome == "reserved"
+    assert stock(inventory_pool, "SKU-003") == 198   # both were reserved; only one answer was wanted
+    assert inventory_client._reservations._waiting == {}
+
+
 def test_schrodinger_lost_answers_are_server_errors_after_the_commit(inventory_client, chaos_dir, inventory_pool):
     _chaos(chaos_dir, SCHRODINGER_MODE="1", SCHRODINGER_FAILURE="error", SCHRODINGER_CRASH_PROBABILITY="1")
     with pytest.raises(InventoryUnavailable) as error:

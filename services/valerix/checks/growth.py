@@ -111,7 +111,10 @@ class GrowthConfig:
         keep = f"{self.retention:g}"
         return {"OUTBOX_RETENTION_S": keep, "INBOX_RETENTION_S": keep, "DEAD_LETTER_RETENTION_S": keep,
                 "IDEMPOTENCY_RETENTION_S": keep, "HOUSEKEEPING_INTERVAL_S": f"{self.housekeeping:g}",
-                "LOG_LEVEL": "WARNING"}
+                "LOG_LEVEL": "WARNING",
+                # Every late order verified through the bus, not settled by its late answer
+                # (order/late_answers.py): the inboxes and the bus must carry traffic.
+                "VERIFY_HOLD_MS": "0"}
 
 
 @dataclass

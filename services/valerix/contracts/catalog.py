@@ -29,7 +29,9 @@ PRODUCERS: dict[str, str] = {
     "StockReleased": "inventory worker: one per line when a failed or cancelled order's stock returns",
     "LowStockAlert": "inventory: a reservation takes a product's stock below its threshold",
     "OrderVerified": "inventory worker: the answer to VerifyOrder (reserved or rejected)",
-    "VerifyOrder": "order api (ReserveStock timed out or failed) and the order sweeper (re-send)",
+    "VerifyOrder": ("order api (ReserveStock timed out or failed; after a timeout on the stream it is held back "
+                    "`VERIFY_HOLD_MS`, 4 s, and withdrawn when inventory's late answer settles the order first) "
+                    "and the order sweeper (re-send)"),
     "FinalStatesAsserted": "order worker's reconciler: final orders, once each, so inventory repairs drift",
 }
 

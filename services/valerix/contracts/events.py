@@ -154,8 +154,11 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
     @classmethod
-    def wrap(cls, data: EventData) -> Envelope:
-        return cls(eventType=data.event_type, data=data.model_dump(mode="json", exclude_none=True))
+    def wrap(cls, data: EventData, event_id: str | None = None) -> Envelope:
+        body = data.model_dump(mode="json", exclude_none=True)
+        if event_id is None:
+            return cls(eventType=data.event_type, data=body)
+        return cls(eventType=data.event_type, eventId=event_id, data=body)
 
     def parse_data(self) -> EventData:
         return EVENT_TYPES[self.eventType].model_validate(self.data)

@@ -10,7 +10,10 @@ higher one is already visible. The relay takes only rows whose inserting transac
 (column ``xid``) is older than the oldest transaction still running. Once that holds, no
 running transaction can still add a row that belongs before them, so the published
 sequence never has a row inserted behind it, and causally related events (a transaction
-that began after another committed) always go out in that order.
+that began after another committed) always go out in that order. The one exception is a row
+held back on purpose (``publish_after``, see ``UnitOfWork.add_event``): it goes out when it is
+due, after rows committed later. Only a command whose handler is idempotent and which nothing
+later depends on is held (the order service's VerifyOrder after a reservation timed out).
 
 No transaction is open while the bus is called (a slow broker must not hold a transaction
 past the database's idle-in-transaction timeout, which would republish the batch forever).
@@ -46,8 +49,9 @@ IN_FLIGHT = "SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL AND lease
 CLAIM = """
 UPDATE outbox SET leased_until = now() + make_interval(secs => %(lease)s)
 WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
+               AND (publish_after IS NULL OR publish_after <= now())
              ORDER BY id LIMIT %(n)s)
-RETURNING id, event_id, destination, payload, created_at
+RETURNING id, event_id, destination, payload, coalesce(publish_after, created_at) AS due_at
 """
 MARK_SENT = ("UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL, leased_until = NULL "
              "WHERE id = ANY(%s)")
@@ -87,7 +91,7 @@ class Relay:
         now = datetime.now(UTC)
         for row in rows[:len(published)]:
             metrics.OUTBOX_PUBLISH_LAG.labels(service=self._service).observe(
-                max((now - row["created_at"]).total_seconds(), 0.0))
+                max((now - row["due_at"]).total_seconds(), 0.0))
         self._test_hold("published", rows)
         with self._pool.connection() as conn, conn.transaction():
             if published:

@@ -62,8 +62,9 @@ def trim(pool: ConnectionPool[Any], service: str, retention: Retention, batch: i
 
 
 TABLE_ROWS = "SELECT relname AS name, n_live_tup AS n FROM pg_stat_user_tables WHERE relname = ANY(%s)"
-OLDEST_UNSENT = ("SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
-                 "FROM outbox WHERE sent_at IS NULL")
+# A held row counts from when it is due, not from when it was written.
+OLDEST_UNSENT = ("SELECT greatest(coalesce(extract(epoch FROM now() - min(coalesce(publish_after, created_at))), 0), 0)"
+                 " AS age FROM outbox WHERE sent_at IS NULL")
 
 
 def measure(pool: ConnectionPool[Any], service: str, tables: Sequence[str]) -> None:

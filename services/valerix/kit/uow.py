@@ -15,9 +15,13 @@ Conn = psycopg.Connection[dict[str, Any]]
 
 # Every event of the unit of work in one statement (arrays, not a statement per event).
 INSERT_OUTBOX = """
-INSERT INTO outbox (event_id, destination, event_type, payload)
-SELECT * FROM unnest(%(event_ids)s::uuid[], %(destinations)s::text[], %(event_types)s::text[], %(payloads)s::jsonb[])
+INSERT INTO outbox (event_id, destination, event_type, payload, publish_after)
+SELECT e, d, t, p, now() + make_interval(secs => h)
+FROM unnest(%(event_ids)s::uuid[], %(destinations)s::text[], %(event_types)s::text[], %(payloads)s::jsonb[],
+            %(holds)s::float8[]) AS events(e, d, t, p, h)
 """
+# A held event the relay has not taken yet is withdrawn; one already on its way goes out anyway.
+WITHDRAW_OUTBOX = "DELETE FROM outbox WHERE event_id = ANY(%s::uuid[]) AND sent_at IS NULL AND leased_until IS NULL"
 
 
 # Which event types reach the outbox: None publishes every one; a set publishes only those.
@@ -44,7 +48,7 @@ class DuplicateKey(Exception):
 class UnitOfWork:
     def __init__(self, pool: ConnectionPool[Conn]) -> None:
         self._pool = pool
-        self._events: list[tuple[str, Envelope]] = []
+        self._events: list[tuple[str, Envelope, float | None]] = []
         self._conn: Conn | None = None
         self._committed = False
 
@@ -63,23 +67,31 @@ class UnitOfWork:
         self._events, self._committed = [], False
         return self
 
-    def add_event(self, data: EventData) -> Envelope | None:
+    def add_event(self, data: EventData, *, event_id: str | None = None,
+                  hold_seconds: float | None = None) -> Envelope | None:
         """Queues the event for the outbox, written with the commit; None when this process
-        does not publish its type (see ``publish_only``)."""
+        does not publish its type (see ``publish_only``). ``hold_seconds``: the relay publishes
+        it no sooner than that after the commit, so ``withdraw`` can still take it back."""
         if not publishes(data.event_type):
             return None
-        envelope = Envelope.wrap(data)
-        self._events.append((data.destination, envelope))
+        envelope = Envelope.wrap(data) if event_id is None else Envelope.wrap(data, event_id)
+        self._events.append((data.destination, envelope, hold_seconds))
         return envelope
+
+    def withdraw(self, event_ids: list[str]) -> None:
+        """Deletes held events the relay has not taken yet (with this unit of work's commit)."""
+        if event_ids:
+            self.conn.execute(WITHDRAW_OUTBOX, (event_ids,))
 
     def commit(self) -> None:
         conn = self.conn
         if self._events:
             conn.execute(INSERT_OUTBOX, {
-                "event_ids": [env.eventId for _, env in self._events],
-                "destinations": [dest for dest, _ in self._events],
-                "event_types": [env.eventType for _, env in self._events],
-                "payloads": [env.model_dump_json() for _, env in self._events]})
+                "event_ids": [env.eventId for _, env, _ in self._events],
+                "destinations": [dest for dest, _, _ in self._events],
+                "event_types": [env.eventType for _, env, _ in self._events],
+                "payloads": [env.model_dump_json() for _, env, _ in self._events],
+                "holds": [hold for _, _, hold in self._events]})
         conn.commit()
         self._committed = True
         self._events = []

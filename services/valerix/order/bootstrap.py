@@ -14,6 +14,7 @@ from valerix.kit.uow import UnitOfWork
 from valerix.order import api, service
 from valerix.order.alerts import AlertsClient
 from valerix.order.inventory_client import Catalogue, InventoryClient
+from valerix.order.late_answers import LateAnswers
 from valerix.order.settings import OrderSettings
 
 
@@ -21,9 +22,13 @@ def build_deps(settings: OrderSettings, pool: ConnectionPool[Any]) -> service.De
     client = InventoryClient(settings.inventory_grpc_target, require_token(settings.inventory_grpc_token),
                              reserve_deadline=settings.reserve_deadline_ms / 1000,
                              reserve_transport=settings.reserve_transport)
-    return service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
+    hold = settings.verify_hold_ms / 1000 if client.answers_late else 0.0
+    deps = service.Deps(uow=lambda: UnitOfWork(pool), inventory=client, catalogue=Catalogue(client),
                         database_url=settings.order_database_url.get_secret_value(),
-                        settle_allowance=settings.settle_allowance_ms / 1000)
+                        settle_allowance=settings.settle_allowance_ms / 1000, verify_hold=hold)
+    if hold:
+        client.on_late_answer(LateAnswers(deps).put, window=hold)
+    return deps
 
 
 def create_app() -> Flask:

@@ -89,7 +89,8 @@ class InventoryClient:
         self._metadata = token_metadata(token)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._reservations = ReservationStream(self._stub, self._metadata, self._reserve_unary)
-        self._reserve = self._reservations.reserve if reserve_transport == "stream" else self._reserve_unary
+        self._streamed = reserve_transport == "stream"
+        self._reserve = self._reservations.reserve if self._streamed else self._reserve_unary
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -109,11 +110,21 @@ class InventoryClient:
             pb.StockLine(product_id=line.product_id, quantity=line.quantity) for line in lines])
         deadline = self.reserve_deadline if timeout is None else min(timeout, self.reserve_deadline)
         reply = self._call("ReserveStock", lambda: self._reserve(request, max(deadline, 0.05)))
-        return Reservation(
-            success=reply.success, outcome=_OUTCOME_NAMES.get(reply.outcome, "unknown"),
-            reservation_id=reply.reservation_id,
-            shortages=[{"productId": s.product_id, "requested": s.requested, "available": s.available}
-                       for s in reply.shortages])
+        return _reservation(reply)
+
+    @property
+    def answers_late(self) -> bool:
+        """Whether a reservation that timed out can still be answered (the stream keeps
+        listening; a unary call is cancelled at its deadline)."""
+        return self._streamed
+
+    def on_late_answer(self, handler: Callable[[str, Reservation], None], window: float) -> None:
+        """Inventory's answers to reservations whose caller's deadline passed, up to ``window``
+        seconds after it: ``handler(order_id, reservation)``, on the stream's thread."""
+        def deliver(result: pb.ReserveResult) -> None:
+            if result.HasField("response"):   # an error says nothing about the outcome
+                handler(result.order_id, _reservation(result.response))
+        self._reservations.on_late_answer(deliver, window)
 
     def _reserve_unary(self, request: pb.ReserveStockRequest, timeout: float) -> pb.ReserveStockResponse:
         reply: pb.ReserveStockResponse = self._stub.ReserveStock(request, timeout=timeout, metadata=self._metadata)
@@ -139,6 +150,14 @@ class InventoryClient:
     def close(self) -> None:
         self._reservations.close()
         self._channel.close()
+
+
+def _reservation(reply: pb.ReserveStockResponse) -> Reservation:
+    return Reservation(
+        success=reply.success, outcome=_OUTCOME_NAMES.get(reply.outcome, "unknown"),
+        reservation_id=reply.reservation_id,
+        shortages=[{"productId": s.product_id, "requested": s.requested, "available": s.available}
+                   for s in reply.shortages])
 
 
 class Catalogue:

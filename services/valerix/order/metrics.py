@@ -11,3 +11,5 @@ ASSERTED = Counter("valerix_reconciler_asserted_total", "Final order states asse
 SWEEPER_ACTIONS = Counter("valerix_sweeper_actions_total", "Sweeper re-sends and failures", ["action"])
 REFUSED_LATE = Counter("valerix_orders_refused_late_total",
                        "Orders refused with 503 before anything was written: they queued past the reservation deadline")
+LATE_ANSWERS = Counter("valerix_orders_late_answers_total",
+                       "Orders settled from a reservation answer that came after the caller's deadline")

@@ -9,12 +9,14 @@ up to its own deadline, and an order inventory delays is answered on its own lat
 holds up nobody else.
 
 Failure is the unary call's: a caller whose answer does not come within its deadline gets
-DEADLINE_EXCEEDED, and when the stream breaks (inventory dies, the connection drops) every
-order waiting on it gets the stream's status, and the next order opens a new stream. When
-inventory ends the stream cleanly (it is shutting down, a rolling deploy), the orders still
-waiting go again, once, on a new stream: reservations are idempotent by order id. An
-inventory that does not know the stream (UNIMPLEMENTED: a rolling deploy from an older version)
-is asked with unary calls for a while.
+DEADLINE_EXCEEDED. Its answer may still come (inventory finishes what it started), and then goes
+to the late handler, if one is set, up to a window after the deadline; the order service settles
+the order from it (order/late_answers.py). When the stream breaks (inventory dies, the
+connection drops), every order waiting on it gets the stream's status, and the next order
+opens a new stream. When inventory ends the stream cleanly (it is shutting down, a rolling
+deploy), the orders still waiting go again, once, on a new stream: reservations are idempotent
+by order id. An inventory that does not know the stream (UNIMPLEMENTED: a rolling deploy from
+an older version) is asked with unary calls for a while.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -56,12 +59,16 @@ class ReservationError(grpc.RpcError):
         return self._details
 
 
+LateHandler = Callable[[pb.ReserveResult], None]
+
+
 class _Waiter:
-    __slots__ = ("done", "error", "request", "resent", "response")
+    __slots__ = ("done", "error", "late_until", "request", "resent", "response")
 
     def __init__(self, request: pb.ReserveStockRequest) -> None:
         self.request = request
         self.resent = False
+        self.late_until: float | None = None   # its caller gave up: an answer till then is a late one
         self.done = threading.Event()
         self.response: pb.ReserveStockResponse | None = None
         self.error: ReservationError | None = None
@@ -108,6 +115,14 @@ class ReservationStream:
         self._in_flight: tuple[int, float] | None = None   # (id, when sent) of the batch awaiting its answer
         self._batch_ids = iter(range(1, 2**63))
         self._unary_until = float("-inf")
+        self._late: LateHandler | None = None
+        self._late_window = 0.0
+        self._given_up: deque[_Waiter] = deque()   # late waiters, oldest first
+
+    def on_late_answer(self, handler: LateHandler, window: float) -> None:
+        """Answers that come after their caller's deadline, within ``window`` seconds of it,
+        go to ``handler`` (on the stream's reading thread: it must not block)."""
+        self._late, self._late_window = handler, window
 
     def reserve(self, request: pb.ReserveStockRequest, timeout: float) -> pb.ReserveStockResponse:
         started = self._clock()
@@ -127,7 +142,7 @@ class ReservationStream:
         if not waiter.done.wait(timeout):
             with self._lock:
                 if self._waiting.get(request.order_id) is waiter:
-                    del self._waiting[request.order_id]
+                    self._give_up(waiter)
                 if waiter in self._unsent:
                     self._unsent.remove(waiter)
             if not waiter.done.is_set():
@@ -141,6 +156,20 @@ class ReservationStream:
             raise waiter.error
         assert waiter.response is not None
         return waiter.response
+
+    def _give_up(self, waiter: _Waiter) -> None:
+        """Its caller stopped waiting (the lock held): keep listening for the answer a while if
+        someone wants late answers, and forget the callers given up longest ago."""
+        now = self._clock()
+        while self._given_up and (self._given_up[0].late_until or 0.0) < now:
+            expired = self._given_up.popleft()
+            if self._waiting.get(expired.request.order_id) is expired:
+                del self._waiting[expired.request.order_id]
+        if self._late is None:
+            del self._waiting[waiter.request.order_id]
+            return
+        waiter.late_until = now + self._late_window
+        self._given_up.append(waiter)
 
     def _send(self) -> None:
         """Sends the next batch (the lock held), opening the stream first if none is open."""
@@ -171,8 +200,9 @@ class ReservationStream:
             if self._stream is stream:
                 self._stream = None
                 self._in_flight = None
-            orphans = [*self._waiting.values(), *self._unsent]
+            orphans = [waiter for waiter in self._waiting.values() if waiter.late_until is None] + self._unsent
             self._waiting, self._unsent = {}, []
+            self._given_up.clear()
             if error is None:
                 # Inventory ended the stream cleanly (it is shutting down) after answering all it
                 # read: what still waits goes again, once, on a new stream (to another inventory).
@@ -191,6 +221,7 @@ class ReservationStream:
                 waiter.fail(error)
 
     def _deliver(self, answers: pb.ReserveResults) -> None:
+        now = self._clock()
         with self._lock:
             found = [(self._waiting.pop(result.order_id, None), result) for result in answers.results]
             if self._in_flight is not None and answers.batch_id == self._in_flight[0]:
@@ -198,7 +229,16 @@ class ReservationStream:
                 if self._unsent:
                     self._send()
         for waiter, result in found:
-            if waiter is not None:
+            if waiter is None:
+                continue
+            if waiter.late_until is not None:
+                if now > waiter.late_until or self._late is None:
+                    continue
+                try:
+                    self._late(result)
+                except Exception:
+                    log.exception("handling a late reservation answer failed")
+            else:
                 waiter.answer(result)
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +79,10 @@ class Deps:
     # Of the reservation deadline (2 s, counted from the request's arrival), the time kept back
     # to record the outcome and answer: the caller hears within the deadline, not after it.
     settle_allowance: float = 0.2
+    # A reservation that timed out on the stream is usually answered a moment later, and that
+    # late answer settles the order (order/late_answers.py): its VerifyOrder waits this long in
+    # the outbox first, and is withdrawn when the answer comes. 0: sent at once.
+    verify_hold: float = 0.0
     # Concurrent requests save their new orders, and then their outcomes, in shared
     # transactions (each order still all or nothing): a commit per batch, not per order.
     saving: GroupCommit[_NewOrder, None] = field(init=False, repr=False)
@@ -101,6 +106,7 @@ class _Settlement:
 
     order: Order
     event: EventData
+    hold: float = 0.0   # seconds the relay holds the event back (see ``verify_event_id``)
 
 
 @dataclass(frozen=True)
@@ -245,12 +251,38 @@ def _confirm_or_fail(deps: Deps, order: Order, reservation: Reservation) -> dict
 
 
 def _await_verification(deps: Deps, order: Order, reason: str, requested_at: datetime) -> dict[str, Any]:
-    """pending -> pending_verification, asking inventory through the bus (VerifyOrder)."""
+    """pending -> pending_verification, asking inventory through the bus (VerifyOrder), held
+    back ``verify_hold`` for a timed-out reservation's late answer."""
     order.await_verification(reason)
     event = VerifyOrder(orderId=order.id, items=_lines(order), originalRequestTime=requested_at,
                         reason=reason)  # type: ignore[arg-type]
+    hold = deps.verify_hold if reason == "grpc_timeout" else 0.0
     with step("settle"):
-        return deps.settling.submit(_Settlement(order, event)) or _current(deps, order.id)
+        return deps.settling.submit(_Settlement(order, event, hold)) or _current(deps, order.id)
+
+
+_VERIFY_IDS = uuid.UUID("5a0c6f43-7a3e-4d55-9d0e-6f1b2c3d4e5f")
+
+
+def verify_event_id(order_id: str) -> str:
+    """The eventId of the VerifyOrder placing an order sends: derived from the order id, so a
+    late answer can withdraw it without looking it up."""
+    return str(uuid.uuid5(_VERIFY_IDS, order_id))
+
+
+def settle_late(deps: Deps, answers: Sequence[tuple[str, Reservation]]) -> None:
+    """Settles orders from reservation answers that came after their caller's deadline, as the
+    inventory worker's verdict would (a final order stays as it is), and withdraws the
+    VerifyOrders still held for them: one transaction for the batch."""
+    with deps.uow() as uow:
+        for order_id, reservation in sorted(answers, key=lambda answer: answer[0]):  # lock in id order
+            apply_verification(uow, OrderVerified(
+                orderId=order_id, outcome="reserved" if reservation.success else "rejected",
+                reservationId=reservation.reservation_id if reservation.success else None,
+                reason=None if reservation.success else reservation.outcome))
+        uow.withdraw([verify_event_id(order_id) for order_id, _ in answers])
+        uow.commit()
+    metrics.LATE_ANSWERS.inc(len(answers))
 
 
 def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | None]:
@@ -261,7 +293,10 @@ def _settle(deps: Deps, batch: Sequence[_Settlement]) -> list[dict[str, Any] | N
         moved = db.advance_from_pending(uow.conn, [(s.order, s.order.status is OrderStatus.PENDING_VERIFICATION)
                                                    for s in batch])
         for settlement in batch:
-            if settlement.order.id in moved:
+            if settlement.order.id in moved and settlement.hold:
+                uow.add_event(settlement.event, event_id=verify_event_id(settlement.order.id),
+                              hold_seconds=settlement.hold)
+            elif settlement.order.id in moved:
                 uow.add_event(settlement.event)
         uow.commit()
     views: list[dict[str, Any] | None] = []

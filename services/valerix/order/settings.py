@@ -24,6 +24,9 @@ class OrderSettings(CommonSettings):
     reserve_deadline_ms: int = 2000
     reserve_transport: ReserveTransport = "stream"
     settle_allowance_ms: int = 200   # of the deadline, kept to record the outcome and answer
+    # How long a timed-out reservation's late answer is awaited (order/late_answers.py) before
+    # its held VerifyOrder goes out. Gremlin's longest default delay (5 s) less the deadline fits.
+    verify_hold_ms: int = 4000
     # The credential inventory's gRPC asks for; the api needs it, the worker makes no gRPC call.
     inventory_grpc_token: SecretStr | None = None
     prometheus_url: str | None = None
