@@ -59,11 +59,10 @@ class UnitOfWork:
         return self._conn
 
     def __enter__(self) -> UnitOfWork:
+        # Plain mode, a round trip per statement: since concurrent requests share transactions
+        # (group commit), a unit of work is a few statements for many orders, and psycopg's
+        # pipeline mode cost more client CPU than the round trips it saved (BENCHMARKS.md, tenth round).
         self._conn = self._pool.getconn()
-        # Pipeline mode: statements whose results nobody reads (inserts, NOTIFY, COMMIT) are sent
-        # without waiting for each answer, so a unit of work costs a few round trips, not one each.
-        self._pipeline = self._conn.pipeline()
-        self._pipeline.__enter__()
         self._events, self._committed = [], False
         return self
 
@@ -103,19 +102,10 @@ class UnitOfWork:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         conn, self._conn = self.conn, None
-        raised: psycopg.Error | None = None
         try:
-            try:
-                self._pipeline.__exit__(exc_type, exc, tb)
-            except psycopg.Error as error:
-                if exc is None:
-                    raised = error
-            if raised is None and not self._committed and not conn.closed:
+            if not self._committed and not conn.closed:
                 conn.rollback()
         finally:
             self._pool.putconn(conn)
-        failure = exc or raised
-        if isinstance(failure, psycopg.errors.UniqueViolation):
-            raise DuplicateKey(str(failure)) from failure
-        if raised is not None:
-            raise raised
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            raise DuplicateKey(str(exc)) from exc
