@@ -155,10 +155,9 @@ class Envelope(BaseModel):
 
     @classmethod
     def wrap(cls, data: EventData, event_id: str | None = None) -> Envelope:
-        body = data.model_dump(mode="json", exclude_none=True)
-        if event_id is None:
-            return cls(eventType=data.event_type, data=body)
-        return cls(eventType=data.event_type, eventId=event_id, data=body)
+        """``event_id``: a given id (one a later transaction can find again); default a new one."""
+        envelope = cls(eventType=data.event_type, data=data.model_dump(mode="json", exclude_none=True))
+        return envelope if event_id is None else envelope.model_copy(update={"eventId": event_id})
 
     def parse_data(self) -> EventData:
         return EVENT_TYPES[self.eventType].model_validate(self.data)

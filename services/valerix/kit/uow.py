@@ -73,7 +73,7 @@ class UnitOfWork:
         it no sooner than that after the commit, so ``withdraw`` can still take it back."""
         if not publishes(data.event_type):
             return None
-        envelope = Envelope.wrap(data) if event_id is None else Envelope.wrap(data, event_id)
+        envelope = Envelope.wrap(data, event_id)
         self._events.append((data.destination, envelope, hold_seconds))
         return envelope
 

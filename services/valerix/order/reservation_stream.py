@@ -231,15 +231,13 @@ class ReservationStream:
         for waiter, result in found:
             if waiter is None:
                 continue
-            if waiter.late_until is not None:
-                if now > waiter.late_until or self._late is None:
-                    continue
+            if waiter.late_until is None:
+                waiter.answer(result)
+            elif now <= waiter.late_until and self._late is not None:   # past its window: nobody wants it
                 try:
                     self._late(result)
                 except Exception:
                     log.exception("handling a late reservation answer failed")
-            else:
-                waiter.answer(result)
 
     def close(self) -> None:
         with self._lock:
